@@ -1,0 +1,2 @@
+//! Placeholder; replaced by the crate's own docs.
+#![forbid(unsafe_code)]
