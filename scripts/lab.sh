@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Vigie's main job on a fresh Debian machine, as root: installs what is missing
+# (scripts/setup.sh), builds Vigie, and runs it in the lab (`vigie-lab demo`): a test PKI shaped
+# like IGC-Santé, a real pcscd with the vpcd virtual reader and an emulated CPS card, the
+# client reading the card, and a simulated control session. Ctrl-C ends it and cleans up.
+#   LAB_DIR (default ./lab-out): where the lab writes its PKI, logs and state.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+echo "== building Vigie (debug build; the first build takes several minutes)"
+cargo build --workspace --locked --bins --examples
+exec ./target/debug/vigie-lab demo --dir "${LAB_DIR:-lab-out}" "$@"
