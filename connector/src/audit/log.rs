@@ -1,0 +1,241 @@
+//! Appending records to the day files.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rustix::fs::{FlockOperation, flock};
+use serde_json::{Map, Value};
+
+use super::event::AuditEvent;
+use super::record::{Link, seal};
+use super::{FILE_PREFIX, FILE_SUFFIX, GENESIS, HEAD_FILE, LOCK_FILE, day_files};
+
+/// Why the audit log could not be written. Every variant is a local problem (disk, permissions,
+/// a damaged head file): the connector must not admit anyone it cannot audit.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    /// Reading or writing a file of the audit directory failed.
+    #[error(
+        "audit log: cannot use {path}: {source}; check that the audit directory exists and \
+             is writable by the connector's user"
+    )]
+    Io {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The head file or the last record cannot be read back, so the chain cannot continue.
+    #[error(
+        "audit log: {path} is damaged ({detail}); run `vigie-connector audit verify` and \
+             keep the directory aside for investigation before starting a new audit directory"
+    )]
+    Damaged {
+        /// The damaged file.
+        path: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
+}
+
+/// The audit log of one directory.
+#[derive(Debug)]
+pub struct AuditLog {
+    dir: PathBuf,
+}
+
+impl AuditLog {
+    /// Opens (creating it if needed) the audit directory `dir`.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, AuditError> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir).map_err(|source| AuditError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(Self { dir })
+    }
+
+    /// The directory the day files live in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Appends one record for `event` at time `now` and returns its sequence number once it is
+    /// on disk.
+    pub fn append(&mut self, event: &AuditEvent, now: DateTime<Utc>) -> Result<u64, AuditError> {
+        let lock_path = self.dir.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .and_then(|file| {
+                // Released when `lock` is dropped (closed) at the end of this append.
+                flock(&file, FlockOperation::LockExclusive)?;
+                Ok(file)
+            })
+            .map_err(|source| io_error(&lock_path, source))?;
+        let head = self.head()?;
+        let day = head
+            .day
+            .map_or(now.date_naive(), |last| last.max(now.date_naive()));
+        let (line, link) = seal(event, &head.link, now);
+        let file = self.dir.join(format!("{FILE_PREFIX}{day}{FILE_SUFFIX}"));
+        append_line(&file, &line)?;
+        self.write_head(&link, &file)?;
+        drop(lock);
+        Ok(link.seq)
+    }
+
+    /// The last link of the chain: from the head file, or recovered from the last day file if
+    /// the head file is missing.
+    fn head(&self) -> Result<Head, AuditError> {
+        let path = self.dir.join(HEAD_FILE);
+        match fs::read_to_string(&path) {
+            Ok(text) => parse_head(&path, &text),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => self.recover_head(),
+            Err(source) => Err(io_error(&path, source)),
+        }
+    }
+
+    fn recover_head(&self) -> Result<Head, AuditError> {
+        let files = day_files(&self.dir).map_err(|source| io_error(&self.dir, source))?;
+        let Some(last) = files.last() else {
+            return Ok(Head::genesis());
+        };
+        tracing::warn!(file = %last.display(), "audit head file missing; continuing the chain \
+                       from the last record");
+        let text = fs::read_to_string(last).map_err(|source| io_error(last, source))?;
+        let line = text
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or_default();
+        let object: Map<String, Value> =
+            serde_json::from_str(line).map_err(|e| damaged(last, e))?;
+        let link = link_of(&object).ok_or_else(|| damaged(last, "last record has no seq/hash"))?;
+        Ok(Head {
+            link,
+            day: day_of(last),
+        })
+    }
+
+    fn write_head(&self, link: &Link, file: &Path) -> Result<(), AuditError> {
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let text = serde_json::json!({ "seq": link.seq, "hash": link.hash, "file": name });
+        let path = self.dir.join(HEAD_FILE);
+        let tmp = self.dir.join(format!("{HEAD_FILE}.tmp"));
+        let write = || -> io::Result<()> {
+            let mut out = File::create(&tmp)?;
+            out.write_all(format!("{text}\n").as_bytes())?;
+            out.sync_data()?;
+            fs::rename(&tmp, &path)
+        };
+        write().map_err(|source| io_error(&path, source))
+    }
+}
+
+/// The last link and the day file it is in.
+struct Head {
+    link: Link,
+    day: Option<NaiveDate>,
+}
+
+impl Head {
+    fn genesis() -> Self {
+        Self {
+            link: Link {
+                seq: 0,
+                hash: GENESIS.to_owned(),
+            },
+            day: None,
+        }
+    }
+}
+
+fn parse_head(path: &Path, text: &str) -> Result<Head, AuditError> {
+    let object: Map<String, Value> = serde_json::from_str(text).map_err(|e| damaged(path, e))?;
+    let link = link_of(&object).ok_or_else(|| damaged(path, "no seq/hash"))?;
+    let day = object
+        .get("file")
+        .and_then(Value::as_str)
+        .and_then(|f| day_of(Path::new(f)));
+    Ok(Head { link, day })
+}
+
+/// The `seq` and `hash` members of a record or of the head file.
+pub(crate) fn link_of(object: &Map<String, Value>) -> Option<Link> {
+    Some(Link {
+        seq: object.get("seq")?.as_u64()?,
+        hash: object.get("hash")?.as_str()?.to_owned(),
+    })
+}
+
+/// The date in a day file's name.
+pub(crate) fn day_of(path: &Path) -> Option<NaiveDate> {
+    let name = path.file_name()?.to_str()?;
+    let date = name.strip_prefix(FILE_PREFIX)?.strip_suffix(FILE_SUFFIX)?;
+    date.parse().ok()
+}
+
+fn append_line(path: &Path, line: &str) -> Result<(), AuditError> {
+    let write = || -> io::Result<()> {
+        let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+        file.write_all(format!("{line}\n").as_bytes())?;
+        file.sync_data()
+    };
+    write().map_err(|source| io_error(path, source))
+}
+
+fn io_error(path: &Path, source: io::Error) -> AuditError {
+    AuditError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn damaged(path: &Path, detail: impl ToString) -> AuditError {
+    AuditError::Damaged {
+        path: path.to_owned(),
+        detail: detail.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{Actor, AuditKind};
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(secs, 0).unwrap()
+    }
+
+    #[test]
+    fn records_chain_across_days_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let event = AuditEvent::new(AuditKind::HrSync, Actor::HrSync);
+        let mut log = AuditLog::open(dir.path()).unwrap();
+        assert_eq!(log.append(&event, at(1_800_000_000)).unwrap(), 1);
+        let mut log = AuditLog::open(dir.path()).unwrap();
+        assert_eq!(log.append(&event, at(1_800_000_000 + 86_400)).unwrap(), 2);
+        assert_eq!(day_files(dir.path()).unwrap().len(), 2);
+        fs::remove_file(dir.path().join(HEAD_FILE)).unwrap();
+        assert_eq!(log.append(&event, at(1_800_000_000 + 86_401)).unwrap(), 3);
+    }
+
+    #[test]
+    fn a_clock_going_back_does_not_write_into_an_older_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let event = AuditEvent::new(AuditKind::HrSync, Actor::HrSync);
+        let mut log = AuditLog::open(dir.path()).unwrap();
+        log.append(&event, at(1_800_000_000 + 86_400)).unwrap();
+        log.append(&event, at(1_800_000_000)).unwrap();
+        assert_eq!(day_files(dir.path()).unwrap().len(), 1);
+    }
+}
