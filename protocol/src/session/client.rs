@@ -1,0 +1,313 @@
+//! The client's side of a session.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::link::{Link, peer_ending};
+use super::{Ending, Initiator, SessionConfig};
+use crate::code::Code;
+use crate::error::{EncodeError, UsageError};
+use crate::ids::{Challenge, SessionId, WireGuardKey};
+use crate::message::{
+    Hello, Message, Notice, ReproofAnswer, SessionGrant, SignatureScheme, reproof_signing_input,
+};
+
+/// Where the client's session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientState {
+    /// Hello and key sent; waiting for the connector's grant.
+    AwaitingGrant,
+    /// Granted; the tunnel may carry traffic.
+    Active,
+    /// The tunnel is paused, by this side (card removed) or by the connector.
+    Suspended { by: Initiator },
+    /// The card is back and resume was asked for; waiting for the connector's re-proof and
+    /// its resume.
+    Resuming,
+    /// Over; drain the last bytes with `poll_transmit` and close the connection.
+    Closed,
+}
+
+/// What the client binary must act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// The connector admitted the session: set up the tunnel, routes and DNS from it.
+    Granted(SessionGrant),
+    /// Have the card sign `signing_input` and call [`ClientSession::answer_reproof`] within
+    /// `answer_within`.
+    ReproofRequested {
+        challenge: Challenge,
+        signing_input: Vec<u8>,
+        answer_within: Duration,
+    },
+    /// The connector paused the tunnel.
+    Suspended { reason: Code },
+    /// The tunnel runs again.
+    Resumed { reason: Code },
+    /// Tell the user, such as "your session ends in 2 minutes".
+    Notice(Notice),
+    /// A WireGuard packet that came inside the control connection.
+    Datagram(Vec<u8>),
+    /// The session is over: tear the tunnel down and tell the user why.
+    Ended(Ending),
+}
+
+/// The client's session state machine. No I/O: see the [module docs](super).
+#[derive(Debug)]
+pub struct ClientSession {
+    link: Link,
+    state: ClientState,
+    events: VecDeque<ClientEvent>,
+    session_id: Option<SessionId>,
+    challenge: Option<Challenge>,
+    handshake_deadline: Option<Instant>,
+}
+
+impl ClientSession {
+    /// Starts a session: queues the hello and the client's WireGuard public key.
+    pub fn new(
+        config: SessionConfig,
+        hello: Hello,
+        key: WireGuardKey,
+        now: Instant,
+    ) -> Result<Self, EncodeError> {
+        let handshake_deadline = Some(now + config.handshake_timeout);
+        let mut link = Link::new(config, now);
+        link.send(&Message::Hello(hello), now)?;
+        link.send(&Message::ClientKey(key), now)?;
+        Ok(Self {
+            link,
+            state: ClientState::AwaitingGrant,
+            events: VecDeque::new(),
+            session_id: None,
+            challenge: None,
+            handshake_deadline,
+        })
+    }
+
+    pub fn state(&self) -> ClientState {
+        self.state
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.state == ClientState::Closed
+    }
+
+    /// The session id, once granted.
+    pub fn session_id(&self) -> Option<SessionId> {
+        self.session_id
+    }
+
+    /// Bytes read from the control stream, in any chunks.
+    pub fn handle_input(&mut self, bytes: &[u8], now: Instant) {
+        if self.is_closed() {
+            return;
+        }
+        self.link.receive(bytes, now);
+        while let Some(next) = self.link.next_message(now) {
+            match next {
+                Ok(message) => self.on_message(message, now),
+                Err(ending) => self.close(ending),
+            }
+            if self.is_closed() {
+                return;
+            }
+        }
+    }
+
+    /// The deadline from [`poll_timeout`](Self::poll_timeout) has passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.is_closed() {
+            return;
+        }
+        if self
+            .handshake_deadline
+            .is_some_and(|deadline| now >= deadline)
+        {
+            let ending = self.link.end(Code::HANDSHAKE_TIMEOUT, now);
+            return self.close(ending);
+        }
+        if let Some(ending) = self.link.handle_timeout(now) {
+            self.close(ending);
+        }
+    }
+
+    /// Sends the card's signature over the `signing_input` of the last re-proof request.
+    pub fn answer_reproof(
+        &mut self,
+        scheme: SignatureScheme,
+        signature: Vec<u8>,
+        now: Instant,
+    ) -> Result<(), UsageError> {
+        let challenge = self.challenge.ok_or(UsageError::WrongState {
+            action: "answer a re-proof",
+            state: "without a pending challenge",
+        })?;
+        let answer = ReproofAnswer {
+            challenge,
+            scheme,
+            signature,
+        };
+        self.link.send(&Message::ReproofAnswer(answer), now)?;
+        self.challenge = None;
+        Ok(())
+    }
+
+    /// Pauses the tunnel, typically because the card was removed ([`Code::CARD_REMOVED`]).
+    pub fn suspend(&mut self, reason: Code, now: Instant) -> Result<(), UsageError> {
+        self.expect_state(ClientState::Active, "suspend")?;
+        self.link.send_control(&Message::Suspend { reason }, now);
+        self.state = ClientState::Suspended {
+            by: Initiator::Local,
+        };
+        self.challenge = None;
+        Ok(())
+    }
+
+    /// The card is back: asks the connector to resume. It answers with a re-proof request,
+    /// then, once the card's signature is accepted, resumes the tunnel.
+    pub fn resume(&mut self, now: Instant) -> Result<(), UsageError> {
+        self.expect_state(
+            ClientState::Suspended {
+                by: Initiator::Local,
+            },
+            "resume",
+        )?;
+        self.link.send_control(
+            &Message::Resume {
+                reason: Code::CARD_REINSERTED,
+            },
+            now,
+        );
+        self.state = ClientState::Resuming;
+        Ok(())
+    }
+
+    /// Ends the session, such as [`Code::CLIENT_QUIT`] when the user quits. Does nothing
+    /// once the session is closed.
+    pub fn end(&mut self, reason: Code, now: Instant) {
+        if !self.is_closed() {
+            let ending = self.link.end(reason, now);
+            self.close(ending);
+        }
+    }
+
+    /// Sends a WireGuard packet inside the control connection.
+    pub fn send_datagram(&mut self, packet: &[u8], now: Instant) -> Result<(), UsageError> {
+        self.expect_state(ClientState::Active, "send a datagram")?;
+        self.link.send(&Message::Datagram(packet.to_vec()), now)?;
+        Ok(())
+    }
+
+    /// Bytes to write to the control stream, in order.
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.link.poll_transmit()
+    }
+
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+
+    /// When to call [`handle_timeout`](Self::handle_timeout) next; `None` once closed.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.is_closed() {
+            return None;
+        }
+        let link = self.link.next_deadline();
+        Some(
+            self.handshake_deadline
+                .map_or(link, |deadline| deadline.min(link)),
+        )
+    }
+
+    fn on_message(&mut self, message: Message, now: Instant) {
+        use ClientState::*;
+        if let Some(ending) = peer_ending(&message) {
+            return self.close(ending);
+        }
+        let granted = !matches!(self.state, AwaitingGrant);
+        match (message, self.state) {
+            (Message::Keepalive, _) => {}
+            (Message::Grant(grant), AwaitingGrant) => self.on_grant(grant),
+            (Message::ReproofChallenge(request), _) if granted => {
+                let session_id = self.session_id.unwrap_or(SessionId([0; 16]));
+                self.challenge = Some(request.challenge);
+                self.events.push_back(ClientEvent::ReproofRequested {
+                    challenge: request.challenge,
+                    signing_input: reproof_signing_input(session_id, request.challenge),
+                    answer_within: request.answer_within,
+                });
+            }
+            (Message::Suspend { reason }, _) if granted => {
+                self.state = Suspended {
+                    by: Initiator::Peer,
+                };
+                self.events.push_back(ClientEvent::Suspended { reason });
+            }
+            (
+                Message::Resume { reason },
+                Resuming
+                | Suspended {
+                    by: Initiator::Peer,
+                },
+            ) => {
+                self.state = Active;
+                self.events.push_back(ClientEvent::Resumed { reason });
+            }
+            (Message::Datagram(packet), Active) => {
+                self.events.push_back(ClientEvent::Datagram(packet));
+            }
+            // The tunnel is paused: packets in flight when it paused are dropped.
+            (Message::Datagram(_), _) if granted => {}
+            (Message::Notice(notice), _) if granted => {
+                self.events.push_back(ClientEvent::Notice(notice));
+            }
+            (message, state) => {
+                let ending = self.link.violation(&message, state.describe(), now);
+                self.close(ending);
+            }
+        }
+    }
+
+    fn on_grant(&mut self, grant: SessionGrant) {
+        self.session_id = Some(grant.session_id);
+        self.handshake_deadline = None;
+        self.state = ClientState::Active;
+        self.events.push_back(ClientEvent::Granted(grant));
+    }
+
+    fn close(&mut self, ending: Ending) {
+        self.state = ClientState::Closed;
+        self.handshake_deadline = None;
+        self.challenge = None;
+        self.events.push_back(ClientEvent::Ended(ending));
+    }
+
+    fn expect_state(&self, wanted: ClientState, action: &'static str) -> Result<(), UsageError> {
+        if self.state != wanted {
+            return Err(UsageError::WrongState {
+                action,
+                state: self.state.describe(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl ClientState {
+    fn describe(self) -> &'static str {
+        match self {
+            Self::AwaitingGrant => "awaiting its grant",
+            Self::Active => "active",
+            Self::Suspended {
+                by: Initiator::Local,
+            } => "suspended by the client",
+            Self::Suspended {
+                by: Initiator::Peer,
+            } => "suspended by the connector",
+            Self::Resuming => "resuming",
+            Self::Closed => "closed",
+        }
+    }
+}
