@@ -1,0 +1,317 @@
+//! Admission-time validation of a card's authentication certificate: the chain to one of the
+//! configured IGC-Santé-shaped anchors (rustls-webpki), EKU clientAuth, key usage, key size,
+//! revocation (CRLs with a staleness grace), the emergency blocklist, and the identity.
+//!
+//! CRLs and the blocklist sit behind their own locks so the connector can replace them on its
+//! refresh schedule while admissions go on; the trust anchors are fixed for a verifier's life.
+
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use der::{Decode, Encode};
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, TrustAnchor, UnixTime};
+use webpki::{EndEntityCert, ExpirationPolicy, KeyUsage, RevocationCheckDepth};
+use webpki::{RevocationOptionsBuilder, UnknownStatusPolicy};
+use x509_cert::Certificate;
+
+use crate::blocklist::Blocklist;
+use crate::checks;
+use crate::crl::{CrlError, CrlSet, CrlStatus};
+use crate::identity::{CardIdentity, serial_hex};
+use crate::refusal::Refusal;
+
+/// What the verifier trusts and how strict it is about revocation.
+#[derive(Clone, Debug)]
+pub struct TrustConfig {
+    /// Root CAs (the `AC RACINE IGC-SANTE …` certificates, production and/or test).
+    pub roots: Vec<CertificateDer<'static>>,
+    /// Known intermediates (the `… PERSONNES` CAs). Real cards send only their leaf, so the
+    /// verifier finds the issuer here.
+    pub intermediates: Vec<CertificateDer<'static>>,
+    /// CRLs (DER), at most one per issuer is kept: the newest.
+    pub crls: Vec<CertificateRevocationListDer<'static>>,
+    /// How long past a CRL's nextUpdate admissions still succeed. Default: one day.
+    pub crl_grace: Duration,
+    /// Whether a card whose issuer has no loaded CRL is refused. Default: yes.
+    pub require_crl: bool,
+    /// The emergency blocklist at start-up.
+    pub blocklist: Blocklist,
+    /// Smallest accepted RSA modulus for the card key. Default: 2048.
+    pub min_rsa_bits: usize,
+}
+
+impl TrustConfig {
+    /// A configuration with the given anchors and the default policy.
+    pub fn new(
+        roots: Vec<CertificateDer<'static>>,
+        intermediates: Vec<CertificateDer<'static>>,
+    ) -> Self {
+        Self {
+            roots,
+            intermediates,
+            crls: Vec::new(),
+            crl_grace: Duration::from_secs(24 * 3600),
+            require_crl: true,
+            blocklist: Blocklist::new(),
+            min_rsa_bits: 2048,
+        }
+    }
+}
+
+/// Why a [`TrustConfig`] cannot make a verifier: a local configuration mistake.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No root was configured, so no card could ever be admitted.
+    #[error("no trust anchor is configured; add the IGC-Santé root certificates")]
+    NoRoots,
+    /// A root certificate cannot serve as a trust anchor.
+    #[error("trust anchor #{index} is not a usable certificate: {detail}")]
+    BadRoot {
+        /// Position in the list.
+        index: usize,
+        /// The parser's diagnosis.
+        detail: String,
+    },
+    /// An intermediate is not a certificate.
+    #[error("intermediate #{index} is not a usable certificate: {detail}")]
+    BadIntermediate {
+        /// Position in the list.
+        index: usize,
+        /// The parser's diagnosis.
+        detail: String,
+    },
+    /// A CRL cannot be read.
+    #[error(transparent)]
+    Crl(#[from] CrlError),
+}
+
+/// A card that passed every check, with who it names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedCard {
+    /// The holder and the card.
+    pub identity: CardIdentity,
+    /// The issuing CA's DN.
+    pub issuer: String,
+    /// The certificate serial, upper-case hex.
+    pub serial: String,
+    /// End of the certificate's validity, seconds since the Unix epoch: a session should not
+    /// outlive it.
+    pub not_after: u64,
+}
+
+/// Validates card certificates against fixed anchors and replaceable revocation data.
+#[derive(Debug)]
+pub struct Verifier {
+    anchors: Vec<TrustAnchor<'static>>,
+    intermediates: Vec<CertificateDer<'static>>,
+    issuer_subjects: Vec<Vec<u8>>,
+    crl_grace: u64,
+    require_crl: bool,
+    min_rsa_bits: usize,
+    crls: RwLock<Arc<CrlSet>>,
+    blocklist: RwLock<Arc<Blocklist>>,
+}
+
+impl Verifier {
+    /// Builds a verifier; fails on a configuration that could never admit anyone or cannot be
+    /// read.
+    pub fn new(config: TrustConfig) -> Result<Self, ConfigError> {
+        if config.roots.is_empty() {
+            return Err(ConfigError::NoRoots);
+        }
+        let mut anchors = Vec::new();
+        let mut issuer_subjects = Vec::new();
+        for (index, root) in config.roots.iter().enumerate() {
+            let bad = |detail| ConfigError::BadRoot { index, detail };
+            let anchor =
+                webpki::anchor_from_trusted_cert(root).map_err(|e| bad(format!("{e:?}")))?;
+            anchors.push(anchor.to_owned());
+            issuer_subjects.push(subject_der(root).map_err(bad)?);
+        }
+        for (index, ca) in config.intermediates.iter().enumerate() {
+            let bad = |detail| ConfigError::BadIntermediate { index, detail };
+            issuer_subjects.push(subject_der(ca).map_err(bad)?);
+        }
+        Ok(Self {
+            anchors,
+            intermediates: config.intermediates,
+            issuer_subjects,
+            crl_grace: config.crl_grace.as_secs(),
+            require_crl: config.require_crl,
+            min_rsa_bits: config.min_rsa_bits,
+            crls: RwLock::new(Arc::new(CrlSet::parse(&config.crls)?)),
+            blocklist: RwLock::new(Arc::new(config.blocklist)),
+        })
+    }
+
+    /// Checks a card's authentication certificate at `now`.
+    ///
+    /// `presented` are the intermediates the client sent, if any; the configured ones are always
+    /// searched too, so a bare leaf (what real CPS clients send) is enough.
+    pub fn verify(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        presented: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<VerifiedCard, Refusal> {
+        let cert = Certificate::from_der(end_entity).map_err(|e| malformed(e.to_string()))?;
+        let tbs = &cert.tbs_certificate;
+        let serial = serial_hex(tbs.serial_number.as_bytes());
+        let issuer = tbs.issuer.to_string();
+        let crls = self.crl_snapshot();
+        self.check_chain(end_entity, presented, now, &crls)
+            .map_err(|e| checks::map_webpki_error(e, &serial, &issuer))?;
+        checks::extended_key_usage(&cert)?;
+        checks::key_usage(&cert)?;
+        checks::key_size(&cert, self.min_rsa_bits)?;
+        let identity = CardIdentity::from_certificate(&cert).map_err(Refusal::BadIdentity)?;
+        self.check_blocklist(&identity)?;
+        self.check_crl_freshness(&crls, &cert, now.as_secs())?;
+        Ok(VerifiedCard {
+            identity,
+            issuer,
+            serial,
+            not_after: tbs.validity.not_after.to_unix_duration().as_secs(),
+        })
+    }
+
+    fn check_chain(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        presented: &[CertificateDer<'_>],
+        now: UnixTime,
+        crls: &CrlSet,
+    ) -> Result<(), webpki::Error> {
+        let ee = EndEntityCert::try_from(end_entity)?;
+        let intermediates: Vec<CertificateDer<'_>> = presented
+            .iter()
+            .chain(&self.intermediates)
+            .map(|c| CertificateDer::from(c.as_ref()))
+            .collect();
+        let crl_refs: Vec<_> = crls.crls.iter().map(|c| &c.crl).collect();
+        let status_policy = match self.require_crl {
+            true => UnknownStatusPolicy::Deny,
+            false => UnknownStatusPolicy::Allow,
+        };
+        let revocation = RevocationOptionsBuilder::new(&crl_refs)
+            .ok()
+            .map(|builder| {
+                builder
+                    .with_depth(RevocationCheckDepth::EndEntity)
+                    .with_status_policy(status_policy)
+                    .with_expiration_policy(ExpirationPolicy::Ignore)
+                    .build()
+            });
+        // Required-if-present: webpki applies it to the CAs too, which carry no EKU. The leaf's
+        // EKU must be present, which `checks::extended_key_usage` enforces.
+        let usage = KeyUsage::client_auth();
+        let algs = checks::SIGNATURE_ALGORITHMS;
+        ee.verify_for_usage(
+            algs,
+            &self.anchors,
+            &intermediates,
+            now,
+            usage,
+            revocation,
+            None,
+        )?;
+        Ok(())
+    }
+
+    fn check_blocklist(&self, identity: &CardIdentity) -> Result<(), Refusal> {
+        let blocklist = self.blocklist_snapshot();
+        if blocklist.blocks_certificate(&identity.issuer, &identity.card_serial) {
+            return Err(Refusal::BlocklistedCertificate {
+                serial: identity.card_serial.clone(),
+                issuer: identity.issuer.clone(),
+            });
+        }
+        if blocklist.blocks_id_nat(identity.person_key()) {
+            return Err(Refusal::BlocklistedIdNat {
+                id_nat: identity.person_key().to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    fn check_crl_freshness(
+        &self,
+        crls: &CrlSet,
+        cert: &Certificate,
+        now: u64,
+    ) -> Result<(), Refusal> {
+        let issuer = &cert.tbs_certificate.issuer;
+        match crls.for_issuer(issuer) {
+            Some(crl) if crl.is_stale(now, self.crl_grace) => Err(Refusal::StaleCrl {
+                issuer: issuer.to_string(),
+                next_update: crl.next_update.unwrap_or_default(),
+            }),
+            None if self.require_crl => Err(Refusal::RevocationUnknown {
+                detail: format!("no CRL is loaded for {issuer}"),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Replaces every CRL at once (the connector's scheduled refresh). On error nothing changes.
+    pub fn update_crls(&self, crls: &[CertificateRevocationListDer<'_>]) -> Result<(), CrlError> {
+        let set = Arc::new(CrlSet::parse(crls)?);
+        *self.crls.write().unwrap_or_else(PoisonError::into_inner) = set;
+        Ok(())
+    }
+
+    /// Replaces the emergency blocklist; the next `verify` call sees it.
+    pub fn set_blocklist(&self, blocklist: Blocklist) {
+        *self
+            .blocklist
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(blocklist);
+    }
+
+    /// The current blocklist.
+    pub fn blocklist(&self) -> Arc<Blocklist> {
+        self.blocklist_snapshot()
+    }
+
+    /// The freshness of every loaded CRL at `now`, for monitoring and warnings.
+    pub fn crl_statuses(&self, now: UnixTime) -> Vec<CrlStatus> {
+        let crls = self.crl_snapshot();
+        crls.crls
+            .iter()
+            .map(|crl| crl.status(now.as_secs(), self.crl_grace))
+            .collect()
+    }
+
+    /// DER-encoded subject names (outer SEQUENCE included) of every configured root and
+    /// intermediate: the `certificate_authorities` hints of a TLS `CertificateRequest`.
+    pub fn acceptable_issuer_subjects(&self) -> &[Vec<u8>] {
+        &self.issuer_subjects
+    }
+
+    fn crl_snapshot(&self) -> Arc<CrlSet> {
+        Arc::clone(&self.crls.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn blocklist_snapshot(&self) -> Arc<Blocklist> {
+        Arc::clone(
+            &self
+                .blocklist
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+}
+
+fn subject_der(cert: &CertificateDer<'_>) -> Result<Vec<u8>, String> {
+    let parsed = Certificate::from_der(cert).map_err(|e| e.to_string())?;
+    parsed
+        .tbs_certificate
+        .subject
+        .to_der()
+        .map_err(|e| e.to_string())
+}
+
+fn malformed(detail: String) -> Refusal {
+    Refusal::Malformed { detail }
+}
