@@ -1,0 +1,350 @@
+//! The connector's configuration file (TOML, `/etc/vigie/connector.toml` by default).
+//!
+//! Strict: a key this version does not know is an error naming the key and the file, so a
+//! typo never silently leaves a setting at its default. Relative paths are taken relative to
+//! the file's own folder.
+//!
+//! ```toml
+//! [directory]
+//! path = "/var/lib/vigie/connector.db"
+//!
+//! [hr.csv]
+//! path = "/var/lib/vigie/hr/export.csv"
+//! delimiter = ";"
+//! list_separator = "|"            # between groups or professions inside one cell
+//! date_format = "%d/%m/%Y"        # strftime-style, as HR writes dates
+//! ignored_columns = ["MATRICULE"]
+//! [hr.csv.columns]                # our field = the HR export's column header
+//! id_nat = "IDNAT"
+//! surname = "NOM"
+//! given_name = "PRENOM"
+//! professions = "PROFESSION"
+//! groups = "SERVICES"
+//! status = "STATUT"
+//! start_date = "DATE_ENTREE"
+//! end_date = "DATE_SORTIE"
+//! [hr.csv.status_values]
+//! active = ["ACTIF"]
+//! suspended = ["SUSPENDU"]
+//! departed = ["SORTI"]
+//!
+//! [enrolment]
+//! on_first_use = false
+//!
+//! [addresses]
+//! apps = "100.80.0.0/16"          # virtual addresses of published apps
+//! clients = "100.96.0.0/12"       # tunnel addresses of clients (used by the tunnel, later)
+//!
+//! [[app]]
+//! name = "dpi"
+//! dns_name = "dpi.hopital.example"
+//! ports = ["tcp/443"]
+//! backend = "dpi-backend.hopital.example"
+//! groups = ["urgences"]
+//! professions = ["Médecin"]
+//!
+//! [audit]
+//! dir = "/var/log/vigie/audit"
+//! ```
+//!
+//! Apps in the file are applied to the directory each time the connector or its CLI starts;
+//! see [`crate::apps`] for how they combine with apps published from the command line.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::apps::{Ipv4Range, PortRange, TUNNEL_SPACE};
+
+/// Where the configuration file is looked for when none is named.
+pub const DEFAULT_PATH: &str = "/etc/vigie/connector.toml";
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorConfig {
+    /// `[directory]`.
+    #[serde(default)]
+    pub directory: DirectoryConfig,
+    /// `[hr]`.
+    #[serde(default)]
+    pub hr: HrConfig,
+    /// `[enrolment]`.
+    #[serde(default)]
+    pub enrolment: EnrolmentConfig,
+    /// `[addresses]`.
+    #[serde(default)]
+    pub addresses: AddressesConfig,
+    /// `[[app]]`, in file order.
+    #[serde(default, rename = "app")]
+    pub apps: Vec<AppConfig>,
+    /// `[audit]`.
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// `[directory]`: the embedded database.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryConfig {
+    /// The SQLite file; created with its folder on first use.
+    pub path: PathBuf,
+}
+
+impl Default for DirectoryConfig {
+    fn default() -> Self {
+        Self {
+            path: "/var/lib/vigie/connector.db".into(),
+        }
+    }
+}
+
+/// `[hr]`: where people come from.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HrConfig {
+    /// `[hr.csv]`: a CSV export from the HR system.
+    pub csv: Option<crate::hr::HrCsvConfig>,
+}
+
+/// `[enrolment]`: how cards get bound to people.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolmentConfig {
+    /// Enrol an unknown card at its first admission when its idNat is an active person's
+    /// (the CPS3 → CPS4 change-over). Off by default: cards come from the enrolment desk.
+    #[serde(default)]
+    pub on_first_use: bool,
+}
+
+/// `[addresses]`: the virtual address ranges, inside 100.64.0.0/10.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddressesConfig {
+    /// Where published apps get their stable virtual addresses.
+    pub apps: Ipv4Range,
+    /// Where clients get their tunnel addresses (reserved; the tunnel uses it later).
+    pub clients: Ipv4Range,
+}
+
+impl Default for AddressesConfig {
+    fn default() -> Self {
+        Self {
+            apps: Ipv4Range::new([100, 80, 0, 0], 16),
+            clients: Ipv4Range::new([100, 96, 0, 0], 12),
+        }
+    }
+}
+
+/// `[[app]]`: an app published from the file.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    /// A short name admins use (`dpi`, `mail`).
+    pub name: String,
+    /// The name clients resolve to the app's virtual address.
+    pub dns_name: String,
+    /// Ports and protocols: `tcp/443`, `tcp/8000-8010`, `udp/53`.
+    pub ports: Vec<PortRange>,
+    /// The backend on the hospital network: an IP address or a DNS name.
+    pub backend: String,
+    /// Groups (from HR) granted the app.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Professions granted the app.
+    #[serde(default)]
+    pub professions: Vec<String>,
+}
+
+/// `[audit]`: where the audit log goes.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The folder of the day files.
+    pub dir: PathBuf,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            dir: "/var/log/vigie/audit".into(),
+        }
+    }
+}
+
+/// Why the configuration cannot be used. Always the local administrator's to fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error(
+        "cannot read the configuration file {path}: {source}; create it or name another \
+             with --config or VIGIE_CONFIG"
+    )]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this version, or a value is out of bounds.
+    #[error("configuration file {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and where.
+        message: String,
+    },
+}
+
+impl ConnectorConfig {
+    /// Reads, parses and checks the file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, path, base)
+    }
+
+    /// Parses and checks configuration text; `path` names it in errors and relative paths are
+    /// resolved against `base`.
+    pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Self, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        };
+        let mut config: Self = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        config.check().map_err(invalid)?;
+        config.resolve_paths(base);
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let AddressesConfig { apps, clients } = self.addresses;
+        for (key, range) in [("addresses.apps", apps), ("addresses.clients", clients)] {
+            if !TUNNEL_SPACE.covers(range) {
+                return Err(format!(
+                    "{key} = \"{range}\" must lie inside {TUNNEL_SPACE}"
+                ));
+            }
+        }
+        if apps.overlaps(clients) {
+            return Err(format!(
+                "addresses.apps ({apps}) and addresses.clients ({clients}) overlap; give them separate ranges"
+            ));
+        }
+        if let Some(csv) = &self.hr.csv {
+            csv.check()?;
+        }
+        self.check_apps()
+    }
+
+    fn check_apps(&self) -> Result<(), String> {
+        let mut names = HashSet::new();
+        let mut dns_names = HashSet::new();
+        for app in &self.apps {
+            crate::apps::check_definition(&app.name, &app.dns_name, &app.backend, &app.ports)
+                .map_err(|e| format!("[[app]] {:?}: {e}", app.name))?;
+            if !names.insert(app.name.as_str()) {
+                return Err(format!(
+                    "[[app]] name {:?} appears twice; app names are unique",
+                    app.name
+                ));
+            }
+            if !dns_names.insert(app.dns_name.to_ascii_lowercase()) {
+                return Err(format!(
+                    "[[app]] dns_name {:?} appears twice; each app needs its own name",
+                    app.dns_name
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        resolve(&mut self.directory.path);
+        resolve(&mut self.audit.dir);
+        if let Some(csv) = &mut self.hr.csv {
+            resolve(&mut csv.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ConnectorConfig, ConfigError> {
+        ConnectorConfig::parse(
+            text,
+            Path::new("/etc/vigie/connector.toml"),
+            Path::new("/etc/vigie"),
+        )
+    }
+
+    #[test]
+    fn a_full_file_parses_and_resolves_relative_paths() {
+        let config = parse(
+            r#"
+            [directory]
+            path = "state/connector.db"
+            [hr.csv]
+            path = "/srv/hr/export.csv"
+            date_format = "%d/%m/%Y"
+            [hr.csv.columns]
+            id_nat = "IDNAT"
+            [enrolment]
+            on_first_use = true
+            [[app]]
+            name = "dpi"
+            dns_name = "dpi.hopital.example"
+            ports = ["tcp/443", "tcp/8000-8010"]
+            backend = "198.18.10.1"
+            professions = ["Médecin"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            config.directory.path,
+            Path::new("/etc/vigie/state/connector.db")
+        );
+        assert!(config.enrolment.on_first_use);
+        assert_eq!(config.apps[0].ports.len(), 2);
+        assert_eq!(config.hr.csv.unwrap().columns.id_nat, "IDNAT");
+        assert_eq!(config.addresses.apps.to_string(), "100.80.0.0/16");
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_the_file() {
+        let error = parse("[enrolment]\non_frist_use = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("on_frist_use") && error.contains("/etc/vigie/connector.toml"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(
+            parse("[addresses]\napps = \"10.0.0.0/16\"\nclients = \"100.96.0.0/12\"\n").is_err()
+        );
+        assert!(
+            parse("[addresses]\napps = \"100.96.0.0/16\"\nclients = \"100.96.0.0/12\"\n").is_err()
+        );
+        assert!(parse("[hr.csv]\npath = \"x\"\ndate_format = \"%Q\"\n").is_err());
+        let app = "[[app]]\nname = \"dpi\"\ndns_name = \"dpi.example\"\nports = [\"tcp/443\"]\nbackend = \"198.18.10.1\"\n";
+        assert!(parse(app).is_ok());
+        assert!(parse(&format!("{app}{app}")).is_err());
+        assert!(parse(&app.replace("tcp/443", "tcp/99999")).is_err());
+    }
+}

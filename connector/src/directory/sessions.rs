@@ -1,0 +1,87 @@
+//! Sessions as rows: started by the admission pipeline, ended when access is withdrawn.
+//!
+//! The live session state (tunnels, timers) belongs to the session layer; this table is what
+//! survives a restart and what HR syncs and card revocations act on.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, params};
+use vigie_certs::IdNat;
+
+use super::{Directory, DirectoryError, time_text};
+use crate::card::CardRef;
+
+impl Directory {
+    /// Records a new live session.
+    pub fn start_session(
+        &self,
+        id: &str,
+        id_nat: &IdNat,
+        card: &CardRef,
+        now: DateTime<Utc>,
+    ) -> Result<(), DirectoryError> {
+        self.conn.execute(
+            "INSERT INTO sessions (id, id_nat, card_serial, card_issuer, started_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, id_nat.as_str(), card.serial(), card.issuer(), time_text(now)],
+        )?;
+        Ok(())
+    }
+
+    /// The ids of a person's live sessions.
+    pub fn live_sessions(&self, id_nat: &IdNat) -> Result<Vec<String>, DirectoryError> {
+        let mut statement = self.conn.prepare(
+            "SELECT id FROM sessions WHERE id_nat = ?1 AND ended_at IS NULL ORDER BY id",
+        )?;
+        let ids = statement
+            .query_map([id_nat.as_str()], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(ids)
+    }
+
+    /// Ends a person's live sessions with `reason`; returns their ids.
+    pub fn end_sessions_of_person(
+        &self,
+        id_nat: &IdNat,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, DirectoryError> {
+        end_for_person(&self.conn, id_nat, reason, now)
+    }
+}
+
+/// Ends a person's live sessions; returns their ids.
+pub(super) fn end_for_person(
+    conn: &Connection,
+    id_nat: &IdNat,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, DirectoryError> {
+    let mut statement = conn.prepare_cached(
+        "UPDATE sessions SET ended_at = ?2, end_reason = ?3 WHERE id_nat = ?1 AND ended_at IS NULL RETURNING id",
+    )?;
+    let ids = statement
+        .query_map(params![id_nat.as_str(), time_text(now), reason], |r| {
+            r.get(0)
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(ids)
+}
+
+/// Ends the live sessions opened with one card; returns their ids.
+pub(super) fn end_for_card(
+    conn: &Connection,
+    card: &CardRef,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, DirectoryError> {
+    let mut statement = conn.prepare_cached(
+        "UPDATE sessions SET ended_at = ?3, end_reason = ?4
+         WHERE card_serial = ?1 AND card_issuer = ?2 AND ended_at IS NULL RETURNING id",
+    )?;
+    let ids = statement
+        .query_map(
+            params![card.serial(), card.issuer(), time_text(now), reason],
+            |r| r.get(0),
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(ids)
+}
