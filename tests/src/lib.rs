@@ -1,2 +1,79 @@
-//! Placeholder; replaced by the crate's own docs.
-#![forbid(unsafe_code)]
+//! Vigie's lab: the pieces end-to-end tests build a test world from.
+//!
+//! What it is:
+//! - [`NetNs`] and [`VethLink`]: network namespaces joined by veth pairs on the
+//!   198.18.0.0/15 underlay; run commands inside ([`NetNs::command`], [`NetNs::run`]), open
+//!   sockets inside ([`NetNs::connect_tcp`]), wait for a port ([`wait_for_tcp_port`]).
+//! - [`LabProcess`]: a process with its output captured to files, stopped by PID (TERM, a
+//!   grace period, KILL) when its guard drops.
+//! - [`Pcscd`]: a real `pcscd` with the `vpcd` virtual reader driver, private to the lab
+//!   (its own socket, configuration and network namespace), with reader slots handed out
+//!   one per test ([`ReaderSlot`]).
+//! - [`card`]: the virtual CPS3/CPS4 card, which inserts itself into a vpcd slot.
+//! - [`fixtures`]: card identity folders shaped like those `vigie-pki init` writes, for tests
+//!   that run before (or without) the real generator.
+//!
+//! What it is not: a place for product code. Nothing here is used by the client or the
+//! connector; they are tested through it.
+//!
+//! Every name the lab creates is `vg-<pid>-<n>` ([`names`]), every resource sits behind a
+//! guard whose `Drop` deletes exactly what it created, and processes are stopped by PID,
+//! never by name. Most of the lab needs root; tests call [`require_root`] first.
+//!
+//! `unsafe` is denied everywhere but in one place: setting `PCSCLITE_CSOCK_NAME` for this
+//! process (`pcscd::env`), which libpcsclite reads from the environment only.
+//!
+//! Logging policy: debug for each resource created or deleted, warn when teardown fails
+//! (something is left behind for a person to clean), trace for card APDUs.
+#![deny(unsafe_code)]
+
+pub mod card;
+pub mod cmd;
+pub mod error;
+pub mod fixtures;
+pub mod names;
+pub mod netns;
+pub mod pcscd;
+pub mod process;
+
+pub use error::{LabError, Result};
+pub use netns::{NetNs, VethLink, connect_tcp_in, wait_for_tcp_port};
+pub use pcscd::{Pcscd, PcscdConfig, ReaderSlot};
+pub use process::LabProcess;
+
+/// The test must be skipped: the machine lacks what it needs. The message is already printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// Why the test did not run.
+    pub reason: String,
+}
+
+/// `Ok` as root; otherwise prints `skipped: needs root (<needs>)` and returns [`Skipped`].
+///
+/// ```no_run
+/// # fn a_test() {
+/// if vigie_lab::require_root("network namespaces").is_err() {
+///     return;
+/// }
+/// # }
+/// ```
+pub fn require_root(needs: &str) -> Result<(), Skipped> {
+    if nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    let reason = format!("skipped: needs root ({needs})");
+    println!("{reason}");
+    Err(Skipped { reason })
+}
+
+/// Sends the lab's `tracing` output to the test's captured output, once per process.
+///
+/// The level comes from `RUST_LOG` (default `warn`).
+pub fn init_test_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}

@@ -1,0 +1,92 @@
+//! `vigie-lab`: the lab's tools for a person at a terminal.
+//!
+//! `vigie-lab card --identity DIR/cards/cps4-doctor` runs the virtual card and inserts it into
+//! a running pcscd's vpcd reader (the machine's own, on 127.0.0.1:35963 by default) until
+//! Ctrl-C, so the client can be tried by hand without a physical card.
+#![forbid(unsafe_code)]
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use vigie_lab::card::{CardIdentity, Secret, VirtualCard};
+
+#[derive(Parser)]
+#[command(
+    name = "vigie-lab",
+    about = "Vigie's lab tools: the virtual CPS card and friends"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// Runs a virtual CPS3/CPS4 card in a vpcd reader until Ctrl-C.
+    Card {
+        /// The card identity folder written by `vigie-pki init` (DIR/cards/<name>).
+        #[arg(long, env = "VIGIE_LAB_IDENTITY")]
+        identity: PathBuf,
+        /// Overrides the PIN of card.toml (4 to 8 digits).
+        #[arg(long, env = "VIGIE_LAB_PIN", hide_env_values = true)]
+        pin: Option<String>,
+        /// vpcd's address for the reader slot (slot 0 is port 35963, slot 1 is 35964).
+        #[arg(long, env = "VIGIE_LAB_VPCD", default_value = "127.0.0.1:35963")]
+        vpcd: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Commands::Card {
+            identity,
+            pin,
+            vpcd,
+        } => run_card(&identity, pin, &vpcd),
+    }
+}
+
+fn run_card(dir: &std::path::Path, pin: Option<String>, vpcd: &str) -> anyhow::Result<()> {
+    let mut identity = CardIdentity::load(dir).context("cannot load the card identity")?;
+    if let Some(pin) = pin {
+        if !(4..=8).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()) {
+            bail!("--pin must be 4 to 8 digits");
+        }
+        identity.pin = Secret::new(pin);
+    }
+    let addr = resolve(vpcd)?;
+    let card = VirtualCard::from_identity(&identity);
+    eprintln!(
+        "{:?} card of {} ({}) waiting for vpcd at {addr}; Ctrl-C pulls it out",
+        card.generation(),
+        identity.holder,
+        identity.id_nat
+    );
+    loop {
+        let inserted = card
+            .insert_with_timeout(addr, Duration::from_secs(3600))
+            .context("is pcscd running with the vpcd reader? (pcscd --foreground)")?;
+        eprintln!("card inserted");
+        while inserted.is_connected() {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        eprintln!("vpcd closed the connection; inserting again");
+    }
+}
+
+fn resolve(vpcd: &str) -> anyhow::Result<SocketAddr> {
+    vpcd.to_socket_addrs()
+        .with_context(|| format!("--vpcd {vpcd}: expected HOST:PORT, e.g. 127.0.0.1:35963"))?
+        .next()
+        .with_context(|| format!("--vpcd {vpcd}: the name has no address"))
+}
