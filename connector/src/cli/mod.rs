@@ -1,0 +1,165 @@
+//! Command-line arguments and dispatch.
+
+mod app;
+mod audit;
+mod card;
+mod hr;
+mod user;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use vigie_connector::audit::{Actor, AuditEvent, AuditKind, AuditLog};
+use vigie_connector::config::{ConnectorConfig, DEFAULT_PATH};
+use vigie_connector::directory::{ConfigChange, Directory};
+
+/// Vigie connector: the hospital side of Vigie's remote access with health-professional cards.
+///
+/// These commands manage what the connector knows: people (synced from HR), their cards,
+/// the published apps and who may reach them, and the audit log. Every change is written to
+/// the audit log with your login name.
+#[derive(Debug, Parser)]
+#[command(name = "vigie-connector", version)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(long, global = true, env = "VIGIE_CONFIG", default_value = DEFAULT_PATH)]
+    config: PathBuf,
+    /// Say more about what happens (repeat for more detail).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, env = "VIGIE_VERBOSE")]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Synchronise people from the HR export.
+    #[command(subcommand)]
+    Hr(hr::HrCommand),
+    /// Enrol, list and revoke cards (the enrolment desk).
+    #[command(subcommand)]
+    Card(card::CardCommand),
+    /// Publish apps and grant them to groups and professions.
+    #[command(subcommand)]
+    App(app::AppCommand),
+    /// Look at a person.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Run the directory's admission step for a card certificate now, as the connector will
+    /// when the card connects: person, dates, card enrolment (including enrolment on first use
+    /// when the policy allows it) and apps. The certificate chain is not verified here.
+    Admit(card::AdmitArgs),
+    /// Check the audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Check the configuration file and the directory, and apply the file's apps.
+    CheckConfig,
+    // The listeners (`serve`) come with the admission over TLS.
+}
+
+impl Cli {
+    /// The log level the `--verbose` count asks for.
+    pub fn log_level(&self) -> tracing::Level {
+        match self.verbose {
+            0 => tracing::Level::WARN,
+            1 => tracing::Level::INFO,
+            2 => tracing::Level::DEBUG,
+            _ => tracing::Level::TRACE,
+        }
+    }
+}
+
+/// Runs one command at `now`.
+pub fn run(cli: Cli, now: DateTime<Utc>) -> anyhow::Result<ExitCode> {
+    if let Command::Audit(command) = &cli.command {
+        return audit::run(command, &cli.config);
+    }
+    let mut ctx = Context::open(&cli.config, now)?;
+    match cli.command {
+        Command::Hr(command) => hr::run(command, &mut ctx),
+        Command::Card(command) => card::run(command, &mut ctx),
+        Command::App(command) => app::run(command, &mut ctx),
+        Command::User(command) => user::run(command, &ctx),
+        Command::Admit(args) => card::admit(&args, &mut ctx),
+        Command::CheckConfig => {
+            println!(
+                "{}: valid; directory schema version {}",
+                cli.config.display(),
+                ctx.directory.schema_version()?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(_) => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// What every directory command works with.
+pub struct Context {
+    config: ConnectorConfig,
+    directory: Directory,
+    audit: AuditLog,
+    admin: Actor,
+    now: DateTime<Utc>,
+}
+
+impl Context {
+    fn open(config_path: &std::path::Path, now: DateTime<Utc>) -> anyhow::Result<Self> {
+        let config = ConnectorConfig::load(config_path)?;
+        let mut directory = Directory::open(&config.directory.path)?;
+        let audit = AuditLog::open(&config.audit.dir)?;
+        let changes = directory
+            .apply_config_apps(&config.apps, config.addresses.apps, now)
+            .context("applying the [[app]] entries of the configuration file")?;
+        let mut ctx = Self {
+            config,
+            directory,
+            audit,
+            admin: Actor::Admin(admin_name()),
+            now,
+        };
+        for change in changes {
+            ctx.record(config_event(change))?;
+        }
+        Ok(ctx)
+    }
+
+    /// Writes one audit record.
+    fn record(&mut self, event: AuditEvent) -> anyhow::Result<()> {
+        self.audit
+            .append(&event, self.now)
+            .context("the change was made but could not be audited")?;
+        Ok(())
+    }
+
+    /// An event caused by the admin running this command.
+    fn admin_event(&self, kind: AuditKind) -> AuditEvent {
+        AuditEvent::new(kind, self.admin.clone())
+    }
+}
+
+/// The local admin's login name, for the audit log.
+fn admin_name() -> String {
+    ["SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn config_event(change: ConfigChange) -> AuditEvent {
+    let event = |kind| AuditEvent::new(kind, Actor::Connector).field("source", "config");
+    match change {
+        ConfigChange::Published(name, outcome) => event(AuditKind::AppPublished)
+            .field("app", name)
+            .field("change", format!("{outcome:?}").to_lowercase()),
+        ConfigChange::Withdrawn(name) => event(AuditKind::AppWithdrawn).field("app", name),
+        ConfigChange::Granted(name, target) => event(AuditKind::AppGranted)
+            .field("app", name)
+            .field(target.kind(), target.name()),
+        ConfigChange::GrantRemoved(name, target) => event(AuditKind::AppGrantRevoked)
+            .field("app", name)
+            .field(target.kind(), target.name()),
+    }
+}
