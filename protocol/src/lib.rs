@@ -66,7 +66,7 @@
 //!   like the [`Notice`] (`0x80`) that a client without notices can drop.
 //! - **Codes**, not strings, say why: stable numbers with names ([`Code`]); unknown numbers
 //!   from a newer peer still decode and print as `unknown(n)`.
-//! - **Written by hand**, about 300 lines with no dependency: every length is checked before
+//! - **Written by hand**, a few hundred lines with no dependency: every length is checked before
 //!   it is used and no input can make the decoder panic or allocate beyond the limits below
 //!   (the `decode` fuzz target checks it). A general format (CBOR, protobuf) would bring a
 //!   parser much larger than the protocol, and its own notion of optional fields and limits.

@@ -262,6 +262,36 @@ fn a_rejected_proof_on_resume_does_not_resume() {
 }
 
 #[test]
+fn the_card_pulled_again_during_resume_suspends_again() {
+    let mut pair = granted();
+    pair.remove_card();
+    pair.card = Card::Silent;
+    pair.insert_card();
+    assert_eq!(pair.client.state(), ClientState::Resuming);
+    pair.remove_card();
+    assert_eq!(
+        pair.client.state(),
+        ClientState::Suspended {
+            by: Initiator::Local
+        }
+    );
+    assert_eq!(
+        pair.connector.state(),
+        ConnectorState::Suspended {
+            by: Initiator::Peer
+        }
+    );
+    pair.advance(MINUTE);
+    assert!(
+        pair.connector_ending().is_none(),
+        "no re-proof is pending while the card is out"
+    );
+    pair.card = Card::Answers;
+    pair.insert_card();
+    assert_eq!(pair.connector.state(), ConnectorState::Active);
+}
+
+#[test]
 fn a_silent_client_is_detected_by_the_connector() {
     let mut pair = granted();
     pair.client_mute = true;

@@ -154,9 +154,12 @@ impl ClientSession {
         Ok(())
     }
 
-    /// Pauses the tunnel, typically because the card was removed ([`Code::CARD_REMOVED`]).
+    /// Pauses the tunnel, typically because the card was removed ([`Code::CARD_REMOVED`]),
+    /// also while a resume is under way (the card came out again).
     pub fn suspend(&mut self, reason: Code, now: Instant) -> Result<(), UsageError> {
-        self.expect_state(ClientState::Active, "suspend")?;
+        if self.state != ClientState::Resuming {
+            self.expect_state(ClientState::Active, "suspend")?;
+        }
         self.link.send_control(&Message::Suspend { reason }, now);
         self.state = ClientState::Suspended {
             by: Initiator::Local,

@@ -48,13 +48,7 @@ impl ConnectorSession {
                 }
             }
             (Message::ReproofAnswer(answer), _) if granted => self.on_reproof_answer(answer),
-            (
-                Message::Suspend { reason },
-                Active
-                | Suspended {
-                    by: Initiator::Local,
-                },
-            ) => {
+            (Message::Suspend { reason }, Active | Suspended { .. }) => {
                 self.state = Suspended {
                     by: Initiator::Peer,
                 };
