@@ -155,6 +155,26 @@ impl Verifier {
         presented: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<VerifiedCard, Refusal> {
+        let verdict = self.decide(end_entity, presented, now);
+        match &verdict {
+            Ok(card) => tracing::debug!(
+                id_nat = %card.identity.id_nat,
+                serial = %card.serial,
+                "card certificate accepted"
+            ),
+            Err(refusal) => {
+                tracing::debug!(code = refusal.code(), %refusal, "card certificate refused")
+            }
+        }
+        verdict
+    }
+
+    fn decide(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        presented: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<VerifiedCard, Refusal> {
         let cert = Certificate::from_der(end_entity).map_err(|e| malformed(e.to_string()))?;
         let tbs = &cert.tbs_certificate;
         let serial = serial_hex(tbs.serial_number.as_bytes());
@@ -257,12 +277,14 @@ impl Verifier {
     /// Replaces every CRL at once (the connector's scheduled refresh). On error nothing changes.
     pub fn update_crls(&self, crls: &[CertificateRevocationListDer<'_>]) -> Result<(), CrlError> {
         let set = Arc::new(CrlSet::parse(crls)?);
+        tracing::debug!(count = set.crls.len(), "CRLs replaced");
         *self.crls.write().unwrap_or_else(PoisonError::into_inner) = set;
         Ok(())
     }
 
     /// Replaces the emergency blocklist; the next `verify` call sees it.
     pub fn set_blocklist(&self, blocklist: Blocklist) {
+        tracing::debug!(empty = blocklist.is_empty(), "blocklist replaced");
         *self
             .blocklist
             .write()
