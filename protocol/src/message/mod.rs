@@ -150,3 +150,157 @@ impl Message {
         Ok(Some(message))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use core::net::{IpAddr, Ipv4Addr};
+
+    use super::*;
+    use crate::ids::SessionId;
+    use crate::limits::{MAX_APPS, MAX_DATAGRAM_LEN};
+    use crate::wire::{Decoded, decode_frame};
+
+    fn app(i: usize) -> PublishedApp {
+        PublishedApp {
+            name: format!("app {i}"),
+            dns_name: format!("app{i}.chu.example"),
+            address: IpAddr::V4(Ipv4Addr::new(100, 100, 0, 10)),
+            ports: vec![PortRule::tcp(443)],
+        }
+    }
+
+    fn grant(apps: usize) -> SessionGrant {
+        SessionGrant {
+            version: 1,
+            session_id: SessionId([1; 16]),
+            tunnel_address: IpAddr::V4(Ipv4Addr::new(100, 64, 0, 2)),
+            connector_key: WireGuardKey([2; 32]),
+            endpoints: Vec::new(),
+            apps: (0..apps).map(app).collect(),
+            dns_server: None,
+            idle_timeout: None,
+            max_lifetime: None,
+            reproof_interval: None,
+            resume_token: None,
+        }
+    }
+
+    /// Appends raw fields to a frame and fixes its length prefix.
+    fn append(frame: &[u8], fields: &[u8]) -> Vec<u8> {
+        let mut frame = [frame, fields].concat();
+        let len = u32::try_from(frame.len() - 4).unwrap();
+        frame[..4].copy_from_slice(&len.to_be_bytes());
+        frame
+    }
+
+    #[test]
+    fn too_many_apps_fail_to_encode_and_to_decode() {
+        let err = Message::Grant(grant(MAX_APPS + 1)).encode().unwrap_err();
+        assert_eq!(
+            err,
+            EncodeError::TooMany {
+                field: "app",
+                count: MAX_APPS + 1,
+                max: MAX_APPS
+            }
+        );
+
+        let full = Message::Grant(grant(MAX_APPS)).encode().unwrap();
+        // The bytes of one app field: what a one-app grant has that an empty one lacks.
+        let (one, none) = (Message::Grant(grant(1)), Message::Grant(grant(0)));
+        let (one, none) = (one.encode().unwrap(), none.encode().unwrap());
+        let at = (4..none.len()).find(|&i| one[i] != none[i]).unwrap();
+        let app_field = &one[at..at + one.len() - none.len()];
+        let err = decode_frame(&append(&full, app_field)).unwrap_err();
+        assert_eq!(
+            err,
+            DecodeError::TooMany {
+                message: "grant",
+                field: "app",
+                max: MAX_APPS
+            }
+        );
+    }
+
+    #[test]
+    fn a_bad_dns_name_or_port_range_is_refused() {
+        let frame = Message::Grant(grant(1)).encode().unwrap();
+        let text = b"app0.chu.example";
+        let at = frame.windows(text.len()).position(|w| w == text).unwrap();
+        let mut spaced = frame.clone();
+        spaced[at + 4] = b' ';
+        let err = decode_frame(&spaced).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DecodeError::InvalidValue {
+                    field: "app.dns_name",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+
+        let rule = [6, 0x01, 0xbb, 0x01, 0xbb];
+        let at = frame.windows(5).position(|w| w == rule).unwrap();
+        let mut reversed = frame;
+        reversed[at + 3..at + 5].copy_from_slice(&[0, 1]);
+        let err = decode_frame(&reversed).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DecodeError::InvalidValue {
+                    field: "app.port",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_known_field_twice_is_refused() {
+        let end = Message::End {
+            reason: Code::CLIENT_QUIT,
+        }
+        .encode()
+        .unwrap();
+        let err = decode_frame(&append(&end, &[1, 0, 2, 0, 101])).unwrap_err();
+        assert_eq!(
+            err,
+            DecodeError::DuplicateField {
+                message: "end",
+                field: "reason"
+            }
+        );
+    }
+
+    #[test]
+    fn a_missing_required_field_is_named() {
+        let err = decode_frame(&[0, 0, 0, 2, 1, message_type::CLIENT_KEY]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "client key: required field `public_key` is missing"
+        );
+    }
+
+    #[test]
+    fn datagrams_are_bounded() {
+        let packet = vec![0; MAX_DATAGRAM_LEN];
+        let frame = Message::Datagram(packet.clone()).encode().unwrap();
+        assert_eq!(
+            decode_frame(&frame).unwrap(),
+            Decoded::Message(Message::Datagram(packet))
+        );
+        let err = Message::Datagram(vec![0; MAX_DATAGRAM_LEN + 1])
+            .encode()
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            EncodeError::TooLong {
+                field: "payload",
+                ..
+            }
+        ));
+    }
+}

@@ -9,7 +9,8 @@ use crate::code::Code;
 use crate::error::{EncodeError, UsageError};
 use crate::ids::{Challenge, SessionId, WireGuardKey};
 use crate::message::{
-    Hello, Message, Notice, ReproofAnswer, SessionGrant, SignatureScheme, reproof_signing_input,
+    Hello, Message, Notice, ReproofAnswer, ReproofChallenge, SessionGrant, SignatureScheme,
+    reproof_signing_input,
 };
 
 /// Where the client's session stands.
@@ -52,6 +53,10 @@ pub enum ClientEvent {
     /// The session is over: tear the tunnel down and tell the user why.
     Ended(Ending),
 }
+
+const SUSPENDED_BY_PEER: ClientState = ClientState::Suspended {
+    by: Initiator::Peer,
+};
 
 /// The client's session state machine. No I/O: see the [module docs](super).
 #[derive(Debug)]
@@ -229,48 +234,42 @@ impl ClientSession {
         if let Some(ending) = peer_ending(&message) {
             return self.close(ending);
         }
-        let granted = !matches!(self.state, AwaitingGrant);
+        let granted = self.state != AwaitingGrant;
         match (message, self.state) {
             (Message::Keepalive, _) => {}
             (Message::Grant(grant), AwaitingGrant) => self.on_grant(grant),
-            (Message::ReproofChallenge(request), _) if granted => {
-                let session_id = self.session_id.unwrap_or(SessionId([0; 16]));
-                self.challenge = Some(request.challenge);
-                self.events.push_back(ClientEvent::ReproofRequested {
-                    challenge: request.challenge,
-                    signing_input: reproof_signing_input(session_id, request.challenge),
-                    answer_within: request.answer_within,
-                });
-            }
+            (Message::ReproofChallenge(request), _) if granted => self.on_challenge(request),
             (Message::Suspend { reason }, _) if granted => {
-                self.state = Suspended {
-                    by: Initiator::Peer,
-                };
+                self.state = SUSPENDED_BY_PEER;
                 self.events.push_back(ClientEvent::Suspended { reason });
             }
-            (
-                Message::Resume { reason },
-                Resuming
-                | Suspended {
-                    by: Initiator::Peer,
-                },
-            ) => {
+            (Message::Resume { reason }, Resuming | SUSPENDED_BY_PEER) => {
                 self.state = Active;
                 self.events.push_back(ClientEvent::Resumed { reason });
             }
-            (Message::Datagram(packet), Active) => {
-                self.events.push_back(ClientEvent::Datagram(packet));
-            }
+            (Message::Datagram(packet), Active) => self.push(ClientEvent::Datagram(packet)),
             // The tunnel is paused: packets in flight when it paused are dropped.
             (Message::Datagram(_), _) if granted => {}
-            (Message::Notice(notice), _) if granted => {
-                self.events.push_back(ClientEvent::Notice(notice));
-            }
+            (Message::Notice(notice), _) if granted => self.push(ClientEvent::Notice(notice)),
             (message, state) => {
                 let ending = self.link.violation(&message, state.describe(), now);
                 self.close(ending);
             }
         }
+    }
+
+    fn push(&mut self, event: ClientEvent) {
+        self.events.push_back(event);
+    }
+
+    fn on_challenge(&mut self, request: ReproofChallenge) {
+        let session_id = self.session_id.unwrap_or(SessionId([0; 16]));
+        self.challenge = Some(request.challenge);
+        self.push(ClientEvent::ReproofRequested {
+            challenge: request.challenge,
+            signing_input: reproof_signing_input(session_id, request.challenge),
+            answer_within: request.answer_within,
+        });
     }
 
     fn on_grant(&mut self, grant: SessionGrant) {
@@ -312,5 +311,82 @@ impl ClientState {
             Self::Resuming => "resuming",
             Self::Closed => "closed",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::epoch;
+    use crate::wire::{Decoded, FrameDecoder};
+
+    fn client() -> (ClientSession, Instant) {
+        let now = epoch();
+        let hello = Hello::new(Default::default(), "test");
+        let session =
+            ClientSession::new(SessionConfig::default(), hello, WireGuardKey([3; 32]), now);
+        (session.unwrap(), now)
+    }
+
+    fn sent(session: &mut ClientSession) -> Vec<Message> {
+        let mut decoder = FrameDecoder::new();
+        decoder.push(&session.poll_transmit().unwrap_or_default());
+        let mut messages = Vec::new();
+        while let Some(Decoded::Message(message)) = decoder.next_frame().unwrap() {
+            messages.push(message);
+        }
+        messages
+    }
+
+    #[test]
+    fn opens_with_hello_then_key_and_a_handshake_deadline() {
+        let (mut session, now) = client();
+        let names: Vec<_> = sent(&mut session).iter().map(Message::name).collect();
+        assert_eq!(names, ["hello", "client key"]);
+        assert_eq!(session.poll_timeout(), Some(now + Duration::from_secs(15)));
+        session.handle_timeout(now + Duration::from_secs(30));
+        let ending = Ending {
+            reason: Code::HANDSHAKE_TIMEOUT,
+            initiator: Initiator::Local,
+            detail: None,
+        };
+        assert_eq!(session.poll_event(), Some(ClientEvent::Ended(ending)));
+    }
+
+    #[test]
+    fn calls_out_of_turn_are_usage_errors() {
+        let (mut session, now) = client();
+        let answer = session.answer_reproof(SignatureScheme::RSA_PSS_SHA256, vec![1], now);
+        assert!(matches!(answer, Err(UsageError::WrongState { .. })));
+        let suspend = session.suspend(Code::CARD_REMOVED, now).unwrap_err();
+        assert_eq!(
+            suspend.to_string(),
+            "cannot suspend while the session is awaiting its grant"
+        );
+        assert!(session.send_datagram(&[1], now).is_err());
+        assert_eq!(session.state(), ClientState::AwaitingGrant);
+    }
+
+    #[test]
+    fn a_datagram_before_the_grant_ends_the_session_with_an_error_message() {
+        let (mut session, now) = client();
+        sent(&mut session);
+        let frame = Message::Datagram(vec![1, 2]).encode().unwrap();
+        session.handle_input(&frame, now);
+        assert!(session.is_closed());
+        let Some(Message::Error(error)) = sent(&mut session).pop() else {
+            panic!("an error message is sent");
+        };
+        assert_eq!(error.code, Code::PROTOCOL_ERROR);
+        assert_eq!(
+            error.message,
+            "unexpected datagram while the session is awaiting its grant"
+        );
+        session.handle_input(&frame, now);
+        assert_eq!(
+            session.poll_transmit(),
+            None,
+            "a closed session says nothing more"
+        );
     }
 }

@@ -362,3 +362,92 @@ impl ConnectorState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::epoch;
+    use core::net::{IpAddr, Ipv4Addr};
+
+    fn grant() -> SessionGrant {
+        SessionGrant {
+            version: 9,
+            session_id: SessionId([1; 16]),
+            tunnel_address: IpAddr::V4(Ipv4Addr::new(100, 64, 0, 2)),
+            connector_key: WireGuardKey([2; 32]),
+            endpoints: Vec::new(),
+            apps: Vec::new(),
+            dns_server: None,
+            idle_timeout: None,
+            max_lifetime: None,
+            reproof_interval: Some(Duration::from_secs(600)),
+            resume_token: None,
+        }
+    }
+
+    fn requested() -> (ConnectorSession, Instant) {
+        let now = epoch();
+        let mut session = ConnectorSession::new(ConnectorConfig::default(), now);
+        let hello = Message::Hello(Hello::new(Capabilities::NOTICES, "test"))
+            .encode()
+            .unwrap();
+        let key = Message::ClientKey(WireGuardKey([3; 32])).encode().unwrap();
+        session.handle_input(&[hello, key].concat(), now);
+        assert!(matches!(
+            session.poll_event(),
+            Some(ConnectorEvent::SessionRequested { .. })
+        ));
+        (session, now)
+    }
+
+    #[test]
+    fn a_key_before_the_hello_is_a_protocol_error() {
+        let now = epoch();
+        let mut session = ConnectorSession::new(ConnectorConfig::default(), now);
+        session.handle_input(
+            &Message::ClientKey(WireGuardKey([3; 32])).encode().unwrap(),
+            now,
+        );
+        let Some(ConnectorEvent::Ended(ending)) = session.poll_event() else {
+            panic!("the session ends");
+        };
+        assert_eq!(
+            (ending.reason, ending.initiator),
+            (Code::PROTOCOL_ERROR, Initiator::Local)
+        );
+    }
+
+    #[test]
+    fn the_session_decides_the_version_of_the_grant() {
+        let (mut session, now) = requested();
+        session.poll_transmit();
+        session.grant(grant(), now).unwrap();
+        let sent = crate::decode_frame(&session.poll_transmit().unwrap()).unwrap();
+        let crate::Decoded::Message(Message::Grant(granted)) = sent else {
+            panic!("a grant is sent");
+        };
+        assert_eq!(granted.version, PROTOCOL_VERSION);
+        assert_eq!(session.session_id(), Some(SessionId([1; 16])));
+    }
+
+    #[test]
+    fn reproof_calls_out_of_turn_are_usage_errors() {
+        let (mut session, now) = requested();
+        assert!(session.send_reproof_challenge([0; 32], now).is_err());
+        session.grant(grant(), now).unwrap();
+        assert!(
+            session.grant(grant(), now).is_err(),
+            "one grant per session"
+        );
+        assert!(session.handle_reproof_verdict(true, now).is_err());
+        assert_eq!(session.poll_timeout(), Some(now + Duration::from_secs(15)));
+        let later = now + Duration::from_secs(600);
+        let keepalive = Message::Keepalive.encode().unwrap();
+        session.handle_input(&keepalive, later - Duration::from_secs(1));
+        session.handle_timeout(later);
+        assert_eq!(session.poll_event(), Some(ConnectorEvent::ReproofDue));
+        assert!(session.send_reproof_challenge([7; 32], later).is_ok());
+        let again = session.send_reproof_challenge([7; 32], later);
+        assert!(again.is_err(), "one challenge at a time");
+    }
+}

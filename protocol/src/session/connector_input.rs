@@ -6,8 +6,13 @@ use super::Initiator;
 use super::connector::{ConnectorEvent, ConnectorSession, ConnectorState};
 use super::connector_timers::Reproof;
 use super::link::peer_ending;
-use crate::ids::SessionId;
+use crate::code::Code;
+use crate::ids::{SessionId, WireGuardKey};
 use crate::message::{Message, ReproofAnswer, reproof_signing_input};
+
+const SUSPENDED_BY_PEER: ConnectorState = ConnectorState::Suspended {
+    by: Initiator::Peer,
+};
 
 impl ConnectorSession {
     /// Bytes read from the control stream, in any chunks.
@@ -38,37 +43,10 @@ impl ConnectorSession {
             (Message::Hello(hello), AwaitingHello) if self.hello.is_none() => {
                 self.hello = Some(hello);
             }
-            (Message::ClientKey(client_key), AwaitingHello) if self.hello.is_some() => {
-                let hello = self.hello.clone();
-                self.handshake_deadline = None;
-                self.state = AwaitingGrant;
-                if let Some(hello) = hello {
-                    self.events
-                        .push_back(ConnectorEvent::SessionRequested { hello, client_key });
-                }
-            }
+            (Message::ClientKey(key), AwaitingHello) if self.hello.is_some() => self.on_key(key),
             (Message::ReproofAnswer(answer), _) if granted => self.on_reproof_answer(answer),
-            (Message::Suspend { reason }, Active | Suspended { .. }) => {
-                self.state = Suspended {
-                    by: Initiator::Peer,
-                };
-                self.reproof = Reproof::Idle { next_at: None };
-                self.resume_requested = false;
-                self.events.push_back(ConnectorEvent::Suspended { reason });
-            }
-            (
-                Message::Resume { reason },
-                Suspended {
-                    by: Initiator::Peer,
-                },
-            ) => {
-                if !self.resume_requested {
-                    self.resume_requested = true;
-                    self.events
-                        .push_back(ConnectorEvent::ResumeRequested { reason });
-                    self.reproof_due(now);
-                }
-            }
+            (Message::Suspend { reason }, _) if granted => self.on_suspend(reason),
+            (Message::Resume { reason }, SUSPENDED_BY_PEER) => self.on_resume(reason, now),
             (Message::Datagram(packet), Active) => {
                 self.handle_activity(now);
                 self.events.push_back(ConnectorEvent::Datagram(packet));
@@ -79,6 +57,34 @@ impl ConnectorSession {
                 let ending = self.link.violation(&message, state.describe(), now);
                 self.close(ending);
             }
+        }
+    }
+
+    /// The hello came first, now the key: the binary decides.
+    fn on_key(&mut self, client_key: WireGuardKey) {
+        self.handshake_deadline = None;
+        self.state = ConnectorState::AwaitingGrant;
+        if let Some(hello) = self.hello.clone() {
+            self.events
+                .push_back(ConnectorEvent::SessionRequested { hello, client_key });
+        }
+    }
+
+    /// The card left the reader: pause, and forget any re-proof under way.
+    fn on_suspend(&mut self, reason: Code) {
+        self.state = SUSPENDED_BY_PEER;
+        self.reproof = Reproof::Idle { next_at: None };
+        self.resume_requested = false;
+        self.events.push_back(ConnectorEvent::Suspended { reason });
+    }
+
+    /// The card is back: the session resumes once it proves itself again.
+    fn on_resume(&mut self, reason: Code, now: Instant) {
+        if !self.resume_requested {
+            self.resume_requested = true;
+            self.events
+                .push_back(ConnectorEvent::ResumeRequested { reason });
+            self.reproof_due(now);
         }
     }
 
