@@ -89,7 +89,7 @@
 //!
 //! Unit tests beside the code; `tests/fixtures.rs` compares every message with its golden
 //! bytes in `tests/fixtures/*.hex` (regenerate deliberately with `VIGIE_BLESS=1 cargo test -p
-//! vigie-protocol --test fixtures`, then review the diff); `tests/simulation.rs` runs both
+//! vigie-protocol --test fixtures`, then review the diff); `tests/simulation*.rs` run both
 //! state machines against each other on a virtual clock ([`sim`]); `fuzz/` holds the `decode`
 //! target. `cargo run -p vigie-protocol --example session` prints the trace of one session.
 #![forbid(unsafe_code)]
