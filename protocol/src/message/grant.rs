@@ -28,6 +28,7 @@ pub struct SessionGrant {
     /// The session ends after this long without traffic; `None` for no limit.
     pub idle_timeout: Option<Duration>,
     /// The session ends this long after the grant, whatever happens; `None` for no limit.
+    /// A grant that resumes a session (hello with a resume token) gives the time it has left.
     pub max_lifetime: Option<Duration>,
     /// How often the card must sign a fresh challenge; `None` for never.
     pub reproof_interval: Option<Duration>,

@@ -77,8 +77,8 @@ impl ClientSession {
         key: WireGuardKey,
         now: Instant,
     ) -> Result<Self, EncodeError> {
-        let handshake_deadline = Some(now + config.handshake_timeout);
         let mut link = Link::new(config, now);
+        let handshake_deadline = Some(now + link.config().handshake_timeout);
         link.send(&Message::Hello(hello), now)?;
         link.send(&Message::ClientKey(key), now)?;
         Ok(Self {
@@ -351,6 +351,19 @@ mod tests {
             detail: None,
         };
         assert_eq!(session.poll_event(), Some(ClientEvent::Ended(ending)));
+    }
+
+    #[test]
+    fn zero_timers_are_taken_as_one_second() {
+        let now = epoch();
+        let zero = SessionConfig {
+            keepalive_interval: Duration::ZERO,
+            dead_peer_timeout: Duration::ZERO,
+            handshake_timeout: Duration::ZERO,
+        };
+        let hello = Hello::new(Default::default(), "test");
+        let session = ClientSession::new(zero, hello, WireGuardKey([3; 32]), now).unwrap();
+        assert_eq!(session.poll_timeout(), Some(now + Duration::from_secs(1)));
     }
 
     #[test]

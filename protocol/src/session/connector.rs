@@ -6,14 +6,14 @@ use std::time::{Duration, Instant};
 
 use super::connector_timers::{Expiry, Limits, Reproof};
 use super::link::Link;
-use super::{Ending, Initiator, SessionConfig};
+use super::{Ending, Initiator, MAX_TIMER, SessionConfig, clamp_timer};
 use crate::code::Code;
 use crate::error::UsageError;
 use crate::ids::{Capabilities, Challenge, SessionId, WireGuardKey};
 use crate::limits::PROTOCOL_VERSION;
 use crate::message::{Hello, Message, ReproofAnswer, ReproofChallenge, SessionGrant};
 
-/// The connector's timing.
+/// The connector's timing; timers are bounded as in [`SessionConfig`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectorConfig {
     pub session: SessionConfig,
@@ -98,9 +98,15 @@ pub struct ConnectorSession {
 impl ConnectorSession {
     /// A session for a connection whose mutual TLS handshake just completed.
     pub fn new(config: ConnectorConfig, now: Instant) -> Self {
+        let link = Link::new(config.session.clone(), now);
+        let config = ConnectorConfig {
+            session: link.config().clone(),
+            reproof_answer_timeout: clamp_timer(config.reproof_answer_timeout),
+            notice_before: config.notice_before.min(MAX_TIMER),
+        };
         Self {
-            link: Link::new(config.session.clone(), now),
             handshake_deadline: Some(now + config.session.handshake_timeout),
+            link,
             config,
             state: ConnectorState::AwaitingHello,
             events: VecDeque::new(),

@@ -24,10 +24,15 @@ impl Link {
         Self {
             decoder: FrameDecoder::new(),
             outgoing: Vec::new(),
-            config,
+            config: config.clamped(),
             last_received: now,
             last_sent: now,
         }
+    }
+
+    /// The timing in force, bounded.
+    pub(super) fn config(&self) -> &SessionConfig {
+        &self.config
     }
 
     /// Queues a message for the peer.

@@ -21,7 +21,8 @@ use core::time::Duration;
 
 use crate::code::Code;
 
-/// Timing shared by both sides.
+/// Timing shared by both sides. Each value is taken between 1 s and a year: a zero interval
+/// would spin the caller's event loop, and a huge one would overflow an `Instant`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionConfig {
     /// Send a keepalive when nothing else was sent for this long.
@@ -31,6 +32,26 @@ pub struct SessionConfig {
     /// End the session when it is not set up this long after it started (client: until the
     /// grant; connector: until the hello and the client's key).
     pub handshake_timeout: Duration,
+}
+
+/// The shortest timer a session accepts.
+const MIN_TIMER: Duration = Duration::from_secs(1);
+/// The longest timer a session accepts.
+const MAX_TIMER: Duration = Duration::from_secs(365 * 24 * 3600);
+
+fn clamp_timer(value: Duration) -> Duration {
+    value.clamp(MIN_TIMER, MAX_TIMER)
+}
+
+impl SessionConfig {
+    /// The configuration with every timer within bounds.
+    fn clamped(&self) -> Self {
+        Self {
+            keepalive_interval: clamp_timer(self.keepalive_interval),
+            dead_peer_timeout: clamp_timer(self.dead_peer_timeout),
+            handshake_timeout: clamp_timer(self.handshake_timeout),
+        }
+    }
 }
 
 impl Default for SessionConfig {

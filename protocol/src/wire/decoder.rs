@@ -1,5 +1,7 @@
 //! Cutting a byte stream that arrives in arbitrary chunks into frames.
 
+use zeroize::Zeroize;
+
 use super::{Decoded, LENGTH_PREFIX_LEN, decode_payload, frame_len};
 use crate::error::DecodeError;
 
@@ -22,6 +24,10 @@ impl FrameDecoder {
     /// Adds bytes read from the stream.
     pub fn push(&mut self, bytes: &[u8]) {
         if self.start > 0 && self.start * 2 >= self.buf.len() {
+            // Frames already decoded may hold a resume token: wipe them, not just drop them.
+            if let Some(done) = self.buf.get_mut(..self.start) {
+                done.zeroize();
+            }
             self.buf.drain(..self.start);
             self.start = 0;
         }
@@ -43,9 +49,15 @@ impl FrameDecoder {
         Ok(Some(decoded))
     }
 
-    /// Bytes received but not yet part of a whole frame.
+    /// Bytes received but not yet returned as a frame.
     pub fn buffered(&self) -> usize {
         self.buf.len() - self.start
+    }
+}
+
+impl Drop for FrameDecoder {
+    fn drop(&mut self) {
+        self.buf.zeroize();
     }
 }
 
