@@ -7,7 +7,7 @@
 //! moved.
 
 use std::fs::File;
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -64,6 +64,14 @@ impl NetNs {
     pub fn connect_tcp(&self, addr: SocketAddr, timeout: Duration) -> Result<TcpStream> {
         connect_tcp_in(Some(self.name()), addr, timeout)
     }
+
+    /// Binds a TCP listener inside this namespace (an in-process test server).
+    pub fn listen_tcp(&self, addr: SocketAddr) -> Result<TcpListener> {
+        let what = format!("listen on {addr} in {}", self.name);
+        in_netns(&self.name, move || {
+            TcpListener::bind(addr).map_err(|e| LabError::io(what, e))
+        })
+    }
 }
 
 impl Drop for NetNs {
@@ -87,18 +95,30 @@ pub fn connect_tcp_in(
     let Some(netns) = netns else {
         return TcpStream::connect_timeout(&addr, timeout).map_err(|e| LabError::io(what, e));
     };
+    in_netns(netns, move || {
+        TcpStream::connect_timeout(&addr, timeout).map_err(|e| LabError::io(what, e))
+    })
+}
+
+/// Runs `f` on a short-lived thread that has entered network namespace `netns`.
+///
+/// Sockets `f` creates stay in that namespace; the calling thread is not moved.
+fn in_netns<T: Send + 'static>(
+    netns: &str,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     let path = format!("/var/run/netns/{netns}");
     let handle = File::open(&path).map_err(|e| LabError::file(&path, e))?;
-    let worker = std::thread::spawn(move || -> Result<TcpStream> {
+    let worker = std::thread::spawn(move || -> Result<T> {
         setns(&handle, CloneFlags::CLONE_NEWNET).map_err(|source| LabError::System {
             what: format!("enter network namespace {path}"),
             source,
         })?;
-        TcpStream::connect_timeout(&addr, timeout).map_err(|e| LabError::io(what, e))
+        f()
     });
     worker
         .join()
-        .map_err(|_| LabError::Misuse("the namespace connect thread panicked".into()))?
+        .map_err(|_| LabError::Misuse("a thread working in a network namespace panicked".into()))?
 }
 
 /// Waits until something accepts TCP connections on `addr` (inside `netns` if given).

@@ -9,14 +9,20 @@
 //!   `/tmp/vigie-lab/<name>/` is bind-mounted on `/run/pcscd`: the socket and pid file land
 //!   in that folder, visible from outside at [`Pcscd::socket_path`], and the host's
 //!   `/run/pcscd` is untouched;
-//! - with its own reader configuration (`-c`): `readers` entries of the vpcd driver, each
-//!   with two slots, named `Vigie Lab <r> 00 0<s>`, listening on 35963 + 2r + s.
+//! - with its own reader configuration (`-c`): one vpcd reader entry, whose two slots are
+//!   named `Vigie Lab 0 00 00` and `Vigie Lab 0 00 01` and listen on 35963 and 35964.
+//!
+//! Why only two readers: Debian's vpcd (3.3) keeps its connection state in an array indexed
+//! by slot number only, so a second `DEVICENAME` entry in the same pcscd overwrites the first
+//! one's sockets (checked: with four entries only the last entry's ports answer). Two slots
+//! per pcscd is what vpcd gives.
 //!
 //! A client reaches an instance by setting `PCSCLITE_CSOCK_NAME` to [`Pcscd::socket_path`]:
 //! [`Pcscd::client_env`] gives the pair for a child process. The client library reads that
 //! variable once per process, so a test binary uses one instance: [`Pcscd::shared`] starts it
 //! (or returns the live one), points this process's PC/SC library at it, and hands out one
-//! [`ReaderSlot`] per test, so tests running in parallel threads each get their own reader.
+//! [`ReaderSlot`] per test, so tests running in parallel threads each get their own reader;
+//! a third test waits in [`Pcscd::take_slot`] until a slot is given back.
 //! The shared instance stops when the last handle to it drops; the next test starts a new
 //! one at the same socket path.
 
@@ -40,8 +46,6 @@ const VPCD_DRIVER: &str = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so";
 /// How to start an instance.
 #[derive(Debug, Clone)]
 pub struct PcscdConfig {
-    /// vpcd reader entries; each gives two slots. pcscd allows 16 readers, so at most 8.
-    pub readers: usize,
     /// Start with `--debug --apdu` (verbose log, every APDU) instead of `--info`.
     pub debug: bool,
     /// How long to wait for "daemon ready".
@@ -51,7 +55,6 @@ pub struct PcscdConfig {
 impl Default for PcscdConfig {
     fn default() -> Self {
         Self {
-            readers: 4,
             debug: true,
             ready_timeout: Duration::from_secs(20),
         }
@@ -65,6 +68,7 @@ pub struct Pcscd {
     dir: PathBuf,
     slots: Mutex<Vec<bool>>,
     slot_freed: Condvar,
+    shared: bool,
     // Dropped after the process, so pcscd never outlives its namespace.
     netns: NetNs,
 }
@@ -89,22 +93,18 @@ impl Pcscd {
         }
         let dir = log_root().join(format!("vg-{}-shared-pcscd", std::process::id()));
         env::point_client_library_at(&dir.join("pcscd.comm"));
-        let pcscd = Arc::new(Self::start_in(dir, &PcscdConfig::default())?);
+        let mut pcscd = Self::start_in(dir, &PcscdConfig::default())?;
+        pcscd.shared = true;
+        let pcscd = Arc::new(pcscd);
         *shared = Arc::downgrade(&pcscd);
         Ok(pcscd)
     }
 
     fn start_in(dir: PathBuf, config: &PcscdConfig) -> Result<Self> {
-        if config.readers == 0 || config.readers > 8 {
-            return Err(LabError::Misuse(format!(
-                "pcscd readers must be 1 to 8, not {}",
-                config.readers
-            )));
-        }
         let conf_dir = dir.join("reader.conf.d");
         std::fs::create_dir_all(&conf_dir).map_err(|e| LabError::file(&conf_dir, e))?;
         let conf = conf_dir.join("vpcd");
-        std::fs::write(&conf, reader_conf(config.readers)).map_err(|e| LabError::file(&conf, e))?;
+        std::fs::write(&conf, reader_conf(1)).map_err(|e| LabError::file(&conf, e))?;
         std::fs::create_dir_all("/run/pcscd").map_err(|e| LabError::file("/run/pcscd", e))?;
         let netns = NetNs::new()?;
         let mut command = netns.command("sh");
@@ -121,8 +121,9 @@ impl Pcscd {
         let pcscd = Self {
             process: Mutex::new(process),
             dir,
-            slots: Mutex::new(vec![false; config.readers * SLOTS_PER_READER]),
+            slots: Mutex::new(vec![false; SLOTS_PER_READER]),
             slot_freed: Condvar::new(),
+            shared: false,
             netns,
         };
         pcscd.wait_ready(config.ready_timeout)?;
@@ -184,6 +185,11 @@ impl Pcscd {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .log_tail(lines)
+    }
+
+    /// How many slots (readers) the instance has.
+    pub fn slot_count(&self) -> usize {
+        SLOTS_PER_READER
     }
 
     /// Takes a free reader slot, waiting for one if all are in use.
@@ -249,7 +255,39 @@ fn reader_conf(readers: usize) -> String {
     conf
 }
 
+/// Waits until pcscd reports no card in `reader`, so that the next test to take the slot
+/// does not see the previous card, still present in pcscd's view, and talk to a closed
+/// connection (vpcd notices a removal only at its next presence poll, every 400 ms).
+fn wait_until_empty(reader: &str, timeout: Duration) {
+    use pcsc::{Context, ReaderState, Scope, State};
+    let Ok(ctx) = Context::establish(Scope::User) else {
+        return;
+    };
+    let Ok(name) = std::ffi::CString::new(reader) else {
+        return;
+    };
+    let mut states = [ReaderState::new(name, State::UNAWARE)];
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if ctx
+            .get_status_change(Some(Duration::from_millis(200)), &mut states)
+            .is_ok()
+            && states[0].event_state().contains(State::EMPTY)
+        {
+            return;
+        }
+        states[0].sync_current_state();
+    }
+    tracing::warn!(
+        reader,
+        "a card is still present in the reader after the test released it"
+    );
+}
+
 /// One reader (vpcd slot) of a [`Pcscd`], reserved for one test until dropped.
+///
+/// Drop the slot after the card inserted in it (declare the slot first). On the shared
+/// instance, dropping the slot waits until pcscd has seen the reader empty.
 #[derive(Debug)]
 pub struct ReaderSlot {
     pcscd: Arc<Pcscd>,
@@ -281,6 +319,9 @@ impl From<&ReaderSlot> for VpcdTarget {
 
 impl Drop for ReaderSlot {
     fn drop(&mut self) {
+        if self.pcscd.shared {
+            wait_until_empty(&self.reader_name(), Duration::from_secs(10));
+        }
         let mut slots = self
             .pcscd
             .slots
@@ -301,6 +342,7 @@ mod tests {
         assert_eq!(conf.matches("FRIENDLYNAME").count(), 3);
         assert!(conf.contains("DEVICENAME /dev/null:35963\n"));
         assert!(conf.contains("DEVICENAME /dev/null:35967\n"));
+        assert_eq!(reader_conf(1).matches("DEVICENAME").count(), 1);
     }
 
     #[test]

@@ -44,8 +44,9 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// `card.toml`. Keys this version does not know are ignored: the file is written by
+/// `vigie-pki`, which may record more than the card needs.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct CardToml {
     generation: Generation,
     pin: String,
