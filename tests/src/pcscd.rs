@@ -193,20 +193,29 @@ impl Pcscd {
     }
 
     /// Takes a free reader slot, waiting for one if all are in use.
+    ///
+    /// On the shared instance, also waits until pcscd shows the reader empty, so the test
+    /// never sees the previous test's card (vpcd notices a removal only at its next presence
+    /// poll, every 400 ms, and the previous holder may drop the slot before its card).
     pub fn take_slot(self: &Arc<Self>) -> ReaderSlot {
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        loop {
+        let index = loop {
             if let Some(index) = slots.iter().position(|used| !used) {
                 slots[index] = true;
-                return ReaderSlot {
-                    pcscd: Arc::clone(self),
-                    index,
-                };
+                break index;
             }
             slots = self
                 .slot_freed
                 .wait(slots)
                 .unwrap_or_else(PoisonError::into_inner);
+        };
+        drop(slots);
+        if self.shared {
+            wait_until_empty(&Self::reader_name(index), Duration::from_secs(20));
+        }
+        ReaderSlot {
+            pcscd: Arc::clone(self),
+            index,
         }
     }
 
@@ -255,13 +264,15 @@ fn reader_conf(readers: usize) -> String {
     conf
 }
 
-/// Waits until pcscd reports no card in `reader`, so that the next test to take the slot
-/// does not see the previous card, still present in pcscd's view, and talk to a closed
-/// connection (vpcd notices a removal only at its next presence poll, every 400 ms).
+/// Waits until pcscd reports no card in `reader`.
 fn wait_until_empty(reader: &str, timeout: Duration) {
     use pcsc::{Context, ReaderState, Scope, State};
-    let Ok(ctx) = Context::establish(Scope::User) else {
-        return;
+    let ctx = match Context::establish(Scope::User) {
+        Ok(ctx) => ctx,
+        Err(err) => {
+            tracing::warn!(reader, %err, "cannot ask pcscd whether the reader is empty");
+            return;
+        }
     };
     let Ok(name) = std::ffi::CString::new(reader) else {
         return;
@@ -286,8 +297,8 @@ fn wait_until_empty(reader: &str, timeout: Duration) {
 
 /// One reader (vpcd slot) of a [`Pcscd`], reserved for one test until dropped.
 ///
-/// Drop the slot after the card inserted in it (declare the slot first). On the shared
-/// instance, dropping the slot waits until pcscd has seen the reader empty.
+/// Remove (drop) the card inserted in it by the end of the test: the next test to take the
+/// slot waits until pcscd shows it empty.
 #[derive(Debug)]
 pub struct ReaderSlot {
     pcscd: Arc<Pcscd>,
@@ -319,9 +330,6 @@ impl From<&ReaderSlot> for VpcdTarget {
 
 impl Drop for ReaderSlot {
     fn drop(&mut self) {
-        if self.pcscd.shared {
-            wait_until_empty(&self.reader_name(), Duration::from_secs(10));
-        }
         let mut slots = self
             .pcscd
             .slots
