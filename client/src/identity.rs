@@ -1,13 +1,14 @@
 //! What the help desk needs from the card's authentication certificate: who holds the card,
 //! and the size of its key.
 //!
-//! This is a display-only reading of the subject (`CN` = idNat, `SN`, `GN`, `title` =
-//! profession). Validation of the certificate and the authoritative identity are the
-//! connector's job, with `vigie-certs`.
-// TODO: use vigie-certs' identity extractor once it exists, so the client names the holder
-// exactly as the connector will (idNat kind, UPN, Luhn check).
+//! The holder is read with `vigie-certs`' extractor, so the client names them exactly as the
+//! connector will (idNat and its register, names, profession, UPN). When that strict reading
+//! fails (a card whose certificate is not shaped like a CPS one), a lenient reading of the
+//! subject still shows what is there, with the reason, because that is what the help desk
+//! needs to see. Validation of the certificate is the connector's job.
 
 use der::{Decode, asn1::ObjectIdentifier};
+use vigie_certs::{CardIdentity, IdNatKind};
 use x509_cert::Certificate;
 
 use crate::error::CardError;
@@ -23,6 +24,12 @@ const TITLE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.12");
 pub struct Holder {
     /// National identifier (idNat), from the subject CN.
     pub id_nat: Option<String>,
+    /// The register the idNat belongs to (RPPS, ADELI, structure), when it parsed.
+    pub register: Option<String>,
+    /// The UPN of the subject alternative name (`8.99700123456@carte-cps.fr`).
+    pub upn: Option<String>,
+    /// Why the strict CPS reading failed, if it did.
+    pub not_cps_shaped: Option<String>,
     /// Surname.
     pub surname: Option<String>,
     /// Given name.
@@ -40,14 +47,46 @@ pub fn holder(cert_der: &[u8]) -> Result<Holder, CardError> {
     let cert = parse(cert_der)?;
     let tbs = &cert.tbs_certificate;
     let subject = |oid| attribute(&tbs.subject, oid);
-    Ok(Holder {
+    let mut holder = Holder {
         id_nat: subject(CN),
         surname: subject(SN),
         given_name: subject(GN),
         profession: subject(TITLE),
         issuer: attribute(&tbs.issuer, CN),
         not_after: tbs.validity.not_after.to_string(),
-    })
+        ..Holder::default()
+    };
+    match CardIdentity::from_certificate(&cert) {
+        Ok(identity) => {
+            holder.register = Some(register(identity.id_nat.kind()));
+            holder.upn = identity.upn;
+        }
+        Err(e) => holder.not_cps_shaped = Some(e.to_string()),
+    }
+    Ok(holder)
+}
+
+fn register(kind: &IdNatKind) -> String {
+    match kind {
+        IdNatKind::Rpps => "RPPS".into(),
+        IdNatKind::Adeli => "ADELI".into(),
+        IdNatKind::Structure {
+            prefix,
+            structure_id,
+            ..
+        } => {
+            let register = match prefix {
+                '1' => "ADELI cabinet",
+                '3' => "FINESS",
+                '4' => "SIREN",
+                '5' => "SIRET",
+                '6' => "RPPS cabinet",
+                _ => "structure",
+            };
+            format!("staff card of {register} {structure_id}")
+        }
+        other => format!("unknown register ({other:?})"),
+    }
 }
 
 /// The RSA modulus length in bytes of the certificate's public key.
@@ -87,6 +126,22 @@ fn attribute(name: &x509_cert::name::Name, oid: ObjectIdentifier) -> Option<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_a_cps_shaped_certificate() {
+        let holder = holder(&crate::testing::identity().cert_der).expect("holder");
+        assert_eq!(holder.id_nat.as_deref(), Some("899700123450"));
+        assert_eq!(holder.surname.as_deref(), Some("TESTEUR"));
+        assert_eq!(holder.given_name.as_deref(), Some("JEANNE"));
+        assert_eq!(holder.profession.as_deref(), Some("M\u{e9}decin"));
+        assert_eq!(holder.issuer.as_deref(), Some("Vigie Test CA"));
+        assert_eq!(
+            holder.register.as_deref(),
+            Some("RPPS"),
+            "{:?}",
+            holder.not_cps_shaped
+        );
+    }
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {

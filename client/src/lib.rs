@@ -39,6 +39,9 @@ pub mod watch;
 #[cfg(test)]
 mod testing;
 
+/// The rustls this crate builds on, so callers and tests use the same types.
+pub use rustls;
+
 pub use atr::Generation;
 pub use card::{Card, CardScheme, PinState};
 pub use error::{CardError, StatusWord};

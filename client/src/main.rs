@@ -147,6 +147,15 @@ fn print_holder(holder: &identity::Holder) {
         }
     );
     println!("idNat:        {}", or_unknown(&holder.id_nat));
+    if let Some(register) = &holder.register {
+        println!("Register:     {register}");
+    }
+    if let Some(upn) = &holder.upn {
+        println!("UPN:          {upn}");
+    }
+    if let Some(reason) = &holder.not_cps_shaped {
+        println!("Warning:      not shaped like a CPS certificate ({reason})");
+    }
     println!("Profession:   {}", or_unknown(&holder.profession));
     println!("Issuer:       {}", or_unknown(&holder.issuer));
     println!("Valid until:  {}", holder.not_after);

@@ -27,7 +27,7 @@ pub const CPS4_ATR: [u8; 17] = [
 ];
 
 /// A small PKI made once per test process with openssl: a CA, a card identity it issued
-/// (`CN=899700123456`, `SN=TESTEUR`, `GN=JEANNE`, `title=Médecin`), and a server certificate
+/// (`CN=899700123450`, `SN=TESTEUR`, `GN=JEANNE`, `title=Médecin`), and a server certificate
 /// for `localhost`.
 pub struct Identity {
     /// Holds every file (`ca.pem`, `server.pem`, `server.key`, `client.der`, `client.key`).
@@ -120,7 +120,7 @@ fn make_identity() -> Identity {
     issue(
         &dir,
         "client",
-        "/C=FR/title=M\u{e9}decin/CN=899700123456/SN=TESTEUR/GN=JEANNE",
+        "/C=FR/title=M\u{e9}decin/CN=899700123450/SN=TESTEUR/GN=JEANNE",
         client_ext,
     );
     let server_ext = "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n";

@@ -12,6 +12,7 @@ mod sign;
 use tracing::debug;
 
 use self::files::Channel;
+pub use self::files::fcp_size as parse_fcp_size;
 pub use self::pin_status::{PinState, parse_pin_data_object};
 pub use self::sign::{CardScheme, digest_info, pkcs1_block};
 use crate::atr::{self, Generation};
