@@ -10,6 +10,7 @@
 use rsa::{Pkcs1v15Encrypt, RsaPrivateKey};
 
 use super::apdu::{Command, Response, Sw};
+use super::fs;
 use super::keys;
 use super::layout::{CPS3_AUTH_KEY, CPS3_SIGN_KEY, PIN_REF};
 use super::security::Template;
@@ -84,16 +85,47 @@ pub fn read_binary(card: &mut CardState, cmd: &Command) -> Response {
     }
 }
 
+/// GET DATA (`CB 3F FF`) of an IAS-ECC security data object, named in the request by its
+/// header `BF <class|80> <reference>`: the PIN (`BF 81 01`) or a private key (`BF 90 01`,
+/// `BF 90 02`).
 fn get_data(card: &CardState, cmd: &Command) -> Response {
     if (cmd.p1, cmd.p2) != (0x3F, 0xFF) {
         return Sw::WRONG_P1P2.into();
     }
-    let asks_pin = cmd.data.windows(3).any(|w| w == [0xBF, 0x81, PIN_REF]);
-    if asks_pin {
-        Response::ok(card.pin.sdo())
-    } else {
-        Sw::REF_NOT_FOUND.into()
+    let Some(header) = cmd.data.windows(3).find(|w| w[0] == 0xBF) else {
+        return Sw::WRONG_DATA.into();
+    };
+    match (header[1] & 0x7F, header[2]) {
+        (0x01, PIN_REF) => Response::ok(card.pin.sdo()),
+        (0x10, reference) => match key_for(card, Some(reference)) {
+            Ok((key_ref, key)) => Response::ok(private_key_sdo(key_ref, key)),
+            Err(sw) => sw.into(),
+        },
+        _ => Sw::REF_NOT_FOUND.into(),
     }
+}
+
+/// A private key's SDO as GET DATA returns it: its size, and its access rules (compact form:
+/// PSO:CDS, INTERNAL AUTHENTICATE, PSO:DECIPHER), each either never (`FF`) or after the
+/// holder PIN (`11`: user authentication, reference 1).
+fn private_key_sdo(key_ref: u8, key: &RsaPrivateKey) -> Vec<u8> {
+    use rsa::traits::PublicKeyParts;
+    let bits = u16::try_from(key.size() * 8).unwrap_or(u16::MAX);
+    let rules = if key_ref == CPS3_AUTH_KEY {
+        [0xFF, 0x11, 0x11]
+    } else {
+        [0x11, 0xFF, 0xFF]
+    };
+    let mut acl = Vec::new();
+    fs::tlv(&mut acl, 0x8C, &[&[0x70][..], &rules].concat());
+    let mut docp = Vec::new();
+    fs::tlv(&mut docp, 0x80, &bits.to_be_bytes());
+    fs::tlv(&mut docp, 0xA1, &acl);
+    let mut body = Vec::new();
+    fs::tlv(&mut body, 0xA0, &docp);
+    let mut sdo = Vec::new();
+    fs::tlv_tagged(&mut sdo, &[0xBF, 0x90, key_ref & 0x7F], &body);
+    sdo
 }
 
 /// VERIFY, CHANGE REFERENCE DATA, RESET RETRY COUNTER on the holder PIN; shared with the CPS4.

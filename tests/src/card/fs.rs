@@ -106,8 +106,7 @@ impl FileSystem {
     pub fn select(&self, current: Selection, cmd: &Command) -> Result<(Selection, Vec<u8>), Sw> {
         let target = match cmd.p1 {
             0x00 => self.select_by_fid(current, &cmd.data)?,
-            0x01 => self.select_child(current.df, &cmd.data, true)?,
-            0x02 => self.select_child(current.df, &cmd.data, false)?,
+            0x01 | 0x02 => self.select_child(current.df, &cmd.data)?,
             0x03 => self.files[current.df].parent.ok_or(Sw::FILE_NOT_FOUND)?,
             0x04 => self.select_by_name(&cmd.data)?,
             0x08 => self.select_path(ROOT, &cmd.data)?,
@@ -151,11 +150,14 @@ impl FileSystem {
             .ok_or(Sw::FILE_NOT_FOUND)
     }
 
-    fn select_child(&self, df: FileId, data: &[u8], want_df: bool) -> Result<FileId, Sw> {
+    /// P1 `01`/`02`: a child of the current DF. Like the IAS-ECC CPx, the lab accepts either
+    /// kind of file for both P1 values, and `3F00` for the root (OpenSC selects the MF so).
+    fn select_child(&self, df: FileId, data: &[u8]) -> Result<FileId, Sw> {
         let fid = Self::fid_of(data)?;
-        self.child_by_fid(df, fid)
-            .filter(|&i| self.is_df(i) == want_df)
-            .ok_or(Sw::FILE_NOT_FOUND)
+        if fid == 0x3F00 || fid == self.files[ROOT].fid {
+            return Ok(ROOT);
+        }
+        self.child_by_fid(df, fid).ok_or(Sw::FILE_NOT_FOUND)
     }
 
     fn select_by_name(&self, name: &[u8]) -> Result<FileId, Sw> {
@@ -216,6 +218,10 @@ impl FileSystem {
                 }
             }
         }
+        // IAS-ECC security attributes (compact form): every operation but READ is NEVER.
+        let mut scb = Vec::new();
+        tlv(&mut scb, 0x8C, &[0x7B, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x00]);
+        tlv(&mut body, 0xA1, &scb);
         tlv(&mut body, 0x8A, &[0x05]);
         let mut fcp = Vec::new();
         tlv(&mut fcp, 0x62, &body);
@@ -261,13 +267,18 @@ impl FileSystem {
     }
 }
 
-/// Appends a BER-TLV with a one- or two-byte length (values up to 65,535 bytes).
+/// Appends a BER-TLV with a one- or two-byte tag and a length of up to 65,535 bytes.
 pub fn tlv(out: &mut Vec<u8>, tag: u16, value: &[u8]) {
     if tag > 0xFF {
-        out.extend_from_slice(&tag.to_be_bytes());
+        tlv_tagged(out, &tag.to_be_bytes(), value);
     } else {
-        out.push(tag as u8);
+        tlv_tagged(out, &[tag as u8], value);
     }
+}
+
+/// Appends a TLV whose tag is given as bytes (IAS-ECC SDO headers are three bytes long).
+pub fn tlv_tagged(out: &mut Vec<u8>, tag: &[u8], value: &[u8]) {
+    out.extend_from_slice(tag);
     let len = value.len();
     if len < 0x80 {
         out.push(len as u8);

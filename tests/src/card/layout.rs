@@ -3,7 +3,7 @@
 //! ```text
 //! 3F00 MF (CPS3), or the ChipDoc applet's root (CPS4)
 //! ├── 2F00  EF.DIR          one application template: the PKCS#15 application
-//! ├── 2F01  EF.ATR          IAS-ECC EF.ATR (a stray 80, then the historical bytes)
+//! ├── 2F01  EF.ATR          IAS-ECC EF.ATR (a stray 80, then service data and buffer sizes)
 //! ├── D003  EF.SN.ICC       5A 0A 80 25 00 00 01 + card number in BCD, F-padded (12 bytes)
 //! ├── 0001  DF CPS
 //! │   └── 7001              present: the card is read in contact mode
@@ -72,9 +72,7 @@ pub fn sn_icc(card_number: &str) -> Vec<u8> {
 pub fn file_system(identity: &CardIdentity, historical: &[u8]) -> FileSystem {
     let mut fs = FileSystem::new(0x3F00);
     fs.add_ef(ROOT, 0x2F00, Some(0x1E), ef_dir());
-    let mut ef_atr = vec![0x80];
-    ef_atr.extend_from_slice(historical);
-    fs.add_ef(ROOT, EF_ATR, Some(0x1D), ef_atr);
+    fs.add_ef(ROOT, EF_ATR, Some(0x1D), ef_atr(historical));
     fs.add_ef(ROOT, EF_SN_ICC, Some(0x03), sn_icc(&identity.card_number));
     let cps = fs.add_df(ROOT, 0x0001, None);
     fs.add_ef(cps, 0x7001, None, vec![0x01]);
@@ -87,6 +85,24 @@ pub fn file_system(identity: &CardIdentity, historical: &[u8]) -> FileSystem {
     fs.add_ef(app, EF_AUTH_CERT, None, identity.auth_cert.clone());
     fs.add_ef(app, EF_SIGN_CERT, None, identity.sign_cert.clone());
     fs
+}
+
+/// EF.ATR as IAS-ECC cards write it after the category byte `80` (which the CPx stores too):
+/// card service data, pre-issuing data (chip and OS versions, with the ATR's historical bytes
+/// here), card capabilities, and the I/O buffer sizes (`E0`): 255 bytes in, 231 (`E7`) out.
+fn ef_atr(historical: &[u8]) -> Vec<u8> {
+    let mut pre_issuing = vec![0x80, 0x25, 0x01, 0x01];
+    pre_issuing.extend_from_slice(historical.get(..4).unwrap_or_default());
+    let sizes = [
+        0x02, 0x02, 0x00, 0xFF, 0x02, 0x02, 0x00, 0xFF, 0x02, 0x02, 0x00, 0xE7, 0x02, 0x02, 0x00,
+        0xE7,
+    ];
+    let mut out = vec![0x80];
+    out.extend(der(0x43, &[&[0xB8]]));
+    out.extend(der(0x46, &[&pre_issuing]));
+    out.extend(der(0x47, &[&[0xB4, 0x01, 0x80]]));
+    out.extend(der(0xE0, &[&sizes]));
+    out
 }
 
 fn der(tag: u16, parts: &[&[u8]]) -> Vec<u8> {
@@ -125,7 +141,50 @@ fn token_info(identity: &CardIdentity) -> Vec<u8> {
     };
     let label = der(0x80, &[label.as_bytes()]);
     let flags = der(0x03, &[&[0x07, 0x80]]);
-    der(0x30, &[&version, &serial, &manufacturer, &label, &flags])
+    der(
+        0x30,
+        &[
+            &version,
+            &serial,
+            &manufacturer,
+            &label,
+            &flags,
+            &supported_algorithms(),
+        ],
+    )
+}
+
+/// TokenInfo `supportedAlgorithms` ([2]): reference, PKCS#11 mechanism, parameters (NULL),
+/// operations (bit string), and the card's algorithm reference as MSE sends it. Middleware
+/// (OpenSC's IAS-ECC driver) looks up the algorithm byte of MSE SET here.
+fn supported_algorithms() -> Vec<u8> {
+    const CKM_RSA_PKCS: &[u8] = &[0x01];
+    const CKM_SHA256_RSA_PKCS: &[u8] = &[0x40];
+    const CKM_SHA256: &[u8] = &[0x02, 0x50];
+    const SIGN: &[u8] = &[0x06, 0x40];
+    const DECIPHER: &[u8] = &[0x02, 0x04];
+    const HASH: &[u8] = &[0x01, 0x02];
+    let entries: [(u8, &[u8], &[u8], u8); 4] = [
+        (1, CKM_RSA_PKCS, SIGN, 0x02),
+        (2, CKM_RSA_PKCS, DECIPHER, 0x1A),
+        (3, CKM_SHA256_RSA_PKCS, SIGN, 0x42),
+        (4, CKM_SHA256, HASH, 0x40),
+    ];
+    let infos: Vec<Vec<u8>> = entries
+        .iter()
+        .map(|(reference, mechanism, operations, algo_ref)| {
+            let parts: [&[u8]; 5] = [
+                &der(0x02, &[&[*reference]]),
+                &der(0x02, &[mechanism]),
+                &[0x05, 0x00],
+                &der(0x03, &[operations]),
+                &der(0x02, &[&[*algo_ref]]),
+            ];
+            der(0x30, &parts)
+        })
+        .collect();
+    let refs: Vec<&[u8]> = infos.iter().map(Vec::as_slice).collect();
+    der(0xA2, &refs)
 }
 
 fn aodf() -> Vec<u8> {

@@ -152,6 +152,14 @@ fn serve(card: &VirtualCard, mut stream: TcpStream) {
     tracing::debug!("card removed");
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The answer to one frame: `None` for none, an empty payload to pull the card.
 fn answer(card: &VirtualCard, frame: Frame) -> Option<Vec<u8>> {
     match frame {
@@ -172,7 +180,7 @@ fn answer(card: &VirtualCard, frame: Frame) -> Option<Vec<u8>> {
                 std::thread::sleep(delay);
             }
             let response = card.transmit(&apdu);
-            tracing::trace!(apdu = ?apdu, response = ?response, "card APDU");
+            tracing::trace!(apdu = %hex(&apdu), response = %hex(&response), "card APDU");
             Some(response)
         }
     }

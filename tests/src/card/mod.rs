@@ -41,6 +41,16 @@
 //! - CPS4 signature key reference `21` (the real one is read from the PrKDF and not public).
 //! - CPS3 PSO:HASH is not emulated (`6A81`); PSO:CDS takes a DigestInfo instead.
 //! - The CPS4 basic-channel CPS2ter applet answers SELECT only.
+//! - SELECT P1 `01` and `02` accept a DF or an EF, and `3F00` for the MF (OpenSC's IAS-ECC
+//!   driver selects the MF so on a CPx).
+//! - CPS3 GET DATA answers the PIN SDO (`BF 81 01`) and the private keys' SDOs (`BF 90 01`,
+//!   `BF 90 02`: size, access rules), whatever tag the request asks for; the security
+//!   environment SDO (`BF FB 05`) answers `6A88`.
+//! - Files carry IAS-ECC compact access rules in their FCP: read always, nothing else.
+//!
+//! Checked against OpenSC 0.23 ("IAS/ECC CPx" driver): `pkcs15-tool -D` and
+//! `--read-certificate`, and `pkcs11-tool --sign -m RSA-PKCS` (MSE SET AT then INTERNAL
+//! AUTHENTICATE) work on the emulated CPS3 (`tests/card_opensc.rs`).
 //!
 //! Fault injection ([`Faults`]): a delay before every answer, and "pull the card when the next
 //! APDU arrives" (the connection closes without an answer).

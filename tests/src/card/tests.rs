@@ -322,3 +322,34 @@ fn random_bytes_never_panic_and_always_get_a_status_word() {
         }
     }
 }
+
+#[test]
+fn cps3_get_data_answers_the_key_sdo_as_opensc_reads_it() {
+    let card = VirtualCard::from_identity(&identity(Generation::Cps3));
+    let request = [
+        0x00, 0xCB, 0x3F, 0xFF, 0x0B, 0x4D, 0x09, 0x70, 0x07, 0xBF, 0x90, 0x02, 0x03, 0x7F, 0x48,
+        0x80,
+    ];
+    let (sdo, status) = exchange(&card, &request);
+    assert_eq!(status, 0x9000);
+    assert_eq!(&sdo[..3], &[0xBF, 0x90, 0x02]);
+    assert_eq!(
+        usize::from(sdo[3]),
+        sdo.len() - 4,
+        "the SDO is exactly its TLV"
+    );
+    assert!(
+        sdo.windows(4).any(|w| w == [0x80, 0x02, 0x04, 0x00]),
+        "1024-bit size: {sdo:02X?}"
+    );
+    assert!(
+        sdo.windows(6)
+            .any(|w| w == [0x8C, 0x04, 0x70, 0xFF, 0x11, 0x11]),
+        "access rules: {sdo:02X?}"
+    );
+    let unknown = [
+        0x00, 0xCB, 0x3F, 0xFF, 0x0B, 0x4D, 0x09, 0x70, 0x07, 0xBF, 0x90, 0x05, 0x03, 0x7F, 0x48,
+        0x80,
+    ];
+    assert_eq!(exchange(&card, &unknown).1, 0x6A88);
+}
