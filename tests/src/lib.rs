@@ -13,6 +13,26 @@
 //! - [`fixtures`]: card identity folders shaped like those `vigie-pki init` writes, for tests
 //!   that run before (or without) the real generator.
 //!
+//! A card test, start to end (see `tests/card_pcsc.rs` for complete ones):
+//!
+//! ```no_run
+//! use vigie_lab::{Pcscd, card::VirtualCard};
+//! # fn a_test(identity: &std::path::Path) {
+//! if vigie_lab::require_root("pcscd in a network namespace").is_err() {
+//!     return;
+//! }
+//! // First, before any PC/SC call of the process: points libpcsclite at the lab's pcscd.
+//! let pcscd = Pcscd::shared().expect("pcscd");
+//! let slot = pcscd.take_slot(); // one of two readers, empty, reserved for this test
+//! let card = VirtualCard::load(identity).expect("DIR/cards/cps3-doctor");
+//! let inserted = card.insert(&slot).expect("insert");
+//! // ... pcsc::Context::establish, wait for slot.reader_name() to show the card, connect ...
+//! inserted.remove(); // pulled out; `card.insert(&slot)` again puts the same card back
+//! // A child process reaches the same pcscd with `command.env(k, v)` from
+//! // `pcscd.client_env()`; in a netns, vpcd of the slot is `slot.vpcd_target()`.
+//! # }
+//! ```
+//!
 //! What it is not: a place for product code. Nothing here is used by the client or the
 //! connector; they are tested through it.
 //!

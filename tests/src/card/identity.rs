@@ -88,7 +88,7 @@ impl CardIdentity {
     pub fn load(dir: &Path) -> Result<Self> {
         let toml_path = dir.join("card.toml");
         let text =
-            std::fs::read_to_string(&toml_path).map_err(|e| LabError::file(&toml_path, e))?;
+            std::fs::read_to_string(&toml_path).map_err(|e| bad(&toml_path, e.to_string()))?;
         let card: CardToml = toml::from_str(&text).map_err(|e| bad(&toml_path, e.to_string()))?;
         check_digits(&toml_path, "pin", &card.pin, 4..=8)?;
         check_digits(&toml_path, "puk", &card.puk, 8..=8)?;
