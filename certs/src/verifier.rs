@@ -16,7 +16,7 @@ use x509_cert::Certificate;
 
 use crate::blocklist::Blocklist;
 use crate::checks;
-use crate::crl::{CrlError, CrlSet, CrlStatus};
+use crate::crl::{CrlError, CrlSet, CrlSigner, CrlStatus};
 use crate::identity::{CardIdentity, serial_hex};
 use crate::refusal::Refusal;
 
@@ -106,6 +106,7 @@ pub struct Verifier {
     anchors: Vec<TrustAnchor<'static>>,
     intermediates: Vec<CertificateDer<'static>>,
     issuer_subjects: Vec<Vec<u8>>,
+    crl_signers: Vec<CrlSigner>,
     crl_grace: u64,
     require_crl: bool,
     min_rsa_bits: usize,
@@ -121,26 +122,39 @@ impl Verifier {
             return Err(ConfigError::NoRoots);
         }
         let mut anchors = Vec::new();
-        let mut issuer_subjects = Vec::new();
         for (index, root) in config.roots.iter().enumerate() {
-            let bad = |detail| ConfigError::BadRoot { index, detail };
             let anchor =
-                webpki::anchor_from_trusted_cert(root).map_err(|e| bad(format!("{e:?}")))?;
+                webpki::anchor_from_trusted_cert(root).map_err(|e| ConfigError::BadRoot {
+                    index,
+                    detail: format!("{e:?}"),
+                })?;
             anchors.push(anchor.to_owned());
-            issuer_subjects.push(subject_der(root).map_err(bad)?);
         }
-        for (index, ca) in config.intermediates.iter().enumerate() {
-            let bad = |detail| ConfigError::BadIntermediate { index, detail };
-            issuer_subjects.push(subject_der(ca).map_err(bad)?);
+        let mut issuer_subjects = Vec::new();
+        let mut crl_signers = Vec::new();
+        let roots = config.roots.iter().map(|c| (c, true));
+        let cas = roots.chain(config.intermediates.iter().map(|c| (c, false)));
+        for (index, (ca, is_root)) in cas.enumerate() {
+            let (subject, signer) = ca_facts(ca).map_err(|detail| match is_root {
+                true => ConfigError::BadRoot { index, detail },
+                false => ConfigError::BadIntermediate {
+                    index: index - config.roots.len(),
+                    detail,
+                },
+            })?;
+            issuer_subjects.push(subject);
+            crl_signers.push(signer);
         }
+        let crls = CrlSet::parse(&config.crls, &crl_signers)?;
         Ok(Self {
             anchors,
             intermediates: config.intermediates,
             issuer_subjects,
+            crl_signers,
             crl_grace: config.crl_grace.as_secs(),
             require_crl: config.require_crl,
             min_rsa_bits: config.min_rsa_bits,
-            crls: RwLock::new(Arc::new(CrlSet::parse(&config.crls)?)),
+            crls: RwLock::new(Arc::new(crls)),
             blocklist: RwLock::new(Arc::new(config.blocklist)),
         })
     }
@@ -274,9 +288,12 @@ impl Verifier {
         }
     }
 
-    /// Replaces every CRL at once (the connector's scheduled refresh). On error nothing changes.
+    /// Replaces every CRL at once (the connector's scheduled refresh). Each CRL must be signed
+    /// by a configured CA; where the loaded CRL of an issuer is newer than the one given, the
+    /// loaded one stays, so a replayed old CRL cannot un-revoke a card. On error nothing changes.
     pub fn update_crls(&self, crls: &[CertificateRevocationListDer<'_>]) -> Result<(), CrlError> {
-        let set = Arc::new(CrlSet::parse(crls)?);
+        let set = CrlSet::parse(crls, &self.crl_signers)?;
+        let set = Arc::new(set.keep_newer_than(&self.crl_snapshot()));
         tracing::debug!(count = set.crls.len(), "CRLs replaced");
         *self.crls.write().unwrap_or_else(PoisonError::into_inner) = set;
         Ok(())
@@ -325,13 +342,16 @@ impl Verifier {
     }
 }
 
-fn subject_der(cert: &CertificateDer<'_>) -> Result<Vec<u8>, String> {
+/// A CA's subject (DER, for TLS hints) and its CRL-signing key.
+fn ca_facts(cert: &CertificateDer<'_>) -> Result<(Vec<u8>, CrlSigner), String> {
     let parsed = Certificate::from_der(cert).map_err(|e| e.to_string())?;
-    parsed
+    let subject = parsed
         .tbs_certificate
         .subject
         .to_der()
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    let signer = CrlSigner::from_certificate(&parsed).map_err(|e| e.to_string())?;
+    Ok((subject, signer))
 }
 
 fn malformed(detail: String) -> Refusal {

@@ -17,7 +17,9 @@ use rsa::RsaPublicKey;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer};
 use vigie_certs::pki::x509::{self, Attr, CertSpec, Issuer};
 use vigie_certs::pki::{World, test_key};
-use vigie_certs::{Blocklist, ConfigError, Fault, IdentityError, Refusal, TrustConfig, oids};
+use vigie_certs::{
+    Blocklist, ConfigError, CrlError, Fault, IdentityError, Refusal, TrustConfig, oids,
+};
 use x509_cert::Certificate;
 use x509_cert::attr::AttributeTypeAndValue;
 use x509_cert::ext::Extension;
@@ -208,6 +210,9 @@ fn validity_window_and_presented_chain() {
     let presented = vigie_certs::pem::certificates(&chain).unwrap();
     let mut config = world.trust_config().unwrap();
     config.intermediates.clear();
+    // CRLs are only accepted from configured CAs, so without intermediates they go too.
+    config.crls.clear();
+    config.require_crl = false;
     let bare = common::verifier(config);
     assert_eq!(
         code(&bare.verify(&leaf, &[], at(&world, 60))),
@@ -342,9 +347,7 @@ fn a_sub_ca_under_a_pathlen_zero_intermediate_breaks_the_chain() {
 }
 
 fn rsa_key_of(world: &World, stem: &str) -> rsa::RsaPrivateKey {
-    use rsa::pkcs8::DecodePrivateKey;
-    let path = world.dir().join(format!("ca-keys/{stem}.key.pem"));
-    rsa::RsaPrivateKey::from_pkcs8_pem(&std::fs::read_to_string(path).unwrap()).unwrap()
+    rsa_key_at(&world.dir().join(format!("ca-keys/{stem}.key.pem")))
 }
 
 #[test]
@@ -376,4 +379,72 @@ fn configuration_mistakes_and_tls_hints() {
         vigie_certs::Verifier::new(bad_crl),
         Err(ConfigError::Crl(_))
     ));
+}
+
+#[test]
+fn crls_must_be_signed_by_a_configured_ca_and_never_go_back_in_time() {
+    let world = world();
+    let verifier = verifier(world.trust_config().unwrap());
+    let now = world.index().generated_at;
+    let el = world.authority("elementaire-personnes").unwrap();
+
+    // The EL PERSONNES name, but signed with another key.
+    let forger = test_key(9, "forger", 2048).unwrap();
+    let forged = x509::crl(
+        &Issuer {
+            cert: el.certificate(),
+            key: &forger,
+        },
+        9,
+        now,
+        now + DAY,
+        &[],
+    )
+    .unwrap();
+    let err = verifier.update_crls(&[CertificateRevocationListDer::from(forged.to_der().unwrap())]);
+    assert!(
+        matches!(err, Err(CrlError::BadSignature { index: 0, .. })),
+        "{err:?}"
+    );
+
+    // A CRL from a CA the verifier does not know.
+    let unknown_pem = std::fs::read(world.dir().join("unknown-ca/root.pem")).unwrap();
+    let unknown =
+        Certificate::from_der(vigie_certs::pem::certificates(&unknown_pem).unwrap()[0].as_ref())
+            .unwrap();
+    let unknown_key = rsa_key_at(&world.dir().join("unknown-ca/root.key.pem"));
+    let foreign = x509::crl(
+        &Issuer {
+            cert: &unknown,
+            key: &unknown_key,
+        },
+        1,
+        now,
+        now + DAY,
+        &[],
+    )
+    .unwrap();
+    let err = verifier.update_crls(&[CertificateRevocationListDer::from(
+        foreign.to_der().unwrap(),
+    )]);
+    assert!(
+        matches!(err, Err(CrlError::UnknownIssuer { index: 0, .. })),
+        "{err:?}"
+    );
+
+    // An older, empty EL CRL replayed after the current one keeps the card revoked.
+    let revoked = world.card_auth("cps3-revoked").unwrap();
+    let old = el.crl(0, now - 30 * DAY, now + 30 * DAY, &[]).unwrap();
+    let mut crls = world.trust_config().unwrap().crls;
+    crls[0] = CertificateRevocationListDer::from(old);
+    verifier.update_crls(&crls).unwrap();
+    assert_eq!(
+        code(&verifier.verify(&revoked, &[], at(&world, 60))),
+        "revoked"
+    );
+}
+
+fn rsa_key_at(path: &std::path::Path) -> rsa::RsaPrivateKey {
+    use rsa::pkcs8::DecodePrivateKey;
+    rsa::RsaPrivateKey::from_pkcs8_pem(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
