@@ -35,6 +35,7 @@ mod checks;
 pub mod crl;
 pub mod identity;
 pub mod idnat;
+pub mod load;
 pub mod oids;
 pub mod pem;
 pub mod pki;

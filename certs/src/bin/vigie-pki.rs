@@ -8,9 +8,9 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use der::Decode;
-use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, UnixTime};
+use rustls_pki_types::{CertificateDer, UnixTime};
 use vigie_certs::pki::World;
-use vigie_certs::{Blocklist, CardIdentity, IdNatKind, TrustConfig, Verifier};
+use vigie_certs::{Blocklist, CardIdentity, IdNatKind, TrustConfig, Verifier, load};
 use x509_cert::Certificate;
 
 /// Test PKI and card certificate checks for Vigie.
@@ -99,7 +99,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crl_grace,
             allow_missing_crl,
         } => {
-            let mut config = trust_config(&trust, &crl)?;
+            let mut config = load::trust_config(&trust, &crl)?;
             config.crl_grace = Duration::from_secs(crl_grace);
             config.require_crl = !allow_missing_crl;
             if let Some(path) = blocklist {
@@ -197,57 +197,8 @@ fn print_identity(identity: &CardIdentity) {
     println!("issuer: {}", identity.issuer);
 }
 
-fn trust_config(trust: &[PathBuf], crl_paths: &[PathBuf]) -> anyhow::Result<TrustConfig> {
-    let mut roots = Vec::new();
-    let mut intermediates = Vec::new();
-    for path in files_under(trust, &["pem", "crt", "cer", "der"])? {
-        for cert in read_certificates(&path)? {
-            let parsed = Certificate::from_der(&cert)
-                .with_context(|| format!("{}: not an X.509 certificate", path.display()))?;
-            let tbs = &parsed.tbs_certificate;
-            match tbs.subject == tbs.issuer {
-                true => roots.push(cert),
-                false => intermediates.push(cert),
-            }
-        }
-    }
-    let mut crls = Vec::<CertificateRevocationListDer<'static>>::new();
-    for path in files_under(crl_paths, &["crl", "pem", "der"])? {
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        crls.extend(vigie_certs::pem::crls(&bytes).with_context(|| path.display().to_string())?);
-    }
-    let mut config = TrustConfig::new(roots, intermediates);
-    config.crls = crls;
-    Ok(config)
-}
-
-/// The files named, and the files with one of `extensions` in the folders named, sorted.
-fn files_under(paths: &[PathBuf], extensions: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for path in paths {
-        if !path.is_dir() {
-            files.push(path.clone());
-            continue;
-        }
-        let entries =
-            std::fs::read_dir(path).with_context(|| format!("listing {}", path.display()))?;
-        let mut found: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| extensions.contains(&e))
-            })
-            .collect();
-        found.sort();
-        files.extend(found);
-    }
-    Ok(files)
-}
-
 fn read_certificates(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    vigie_certs::pem::certificates(&bytes).with_context(|| path.display().to_string())
+    Ok(load::certificates(path)?)
 }
 
 fn read_text(path: &Path) -> anyhow::Result<String> {

@@ -31,8 +31,10 @@
 //! Cards: `cps4-doctor` and `cps3-doctor` (one person), `cps4-nurse`, `cps3-pharmacist`,
 //! `cps4-staff`, `cps4-expired`, `cps3-revoked`, `cps4-unknown-ca`.
 
+mod authority;
 mod files;
 mod generate;
+mod index;
 mod keys;
 mod spec;
 pub mod x509;
@@ -40,20 +42,20 @@ pub mod x509;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use der::{DecodePem, Encode};
+use der::DecodePem;
+use rsa::RsaPrivateKey;
 use rsa::pkcs8::DecodePrivateKey;
-use rsa::{RsaPrivateKey, RsaPublicKey};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, UnixTime};
-use serde::{Deserialize, Serialize};
 use x509_cert::Certificate;
 
+pub use authority::Authority;
 pub use files::CardToml;
 pub use generate::{CONNECTOR_DNS, CONNECTOR_IP};
+pub use index::{CaEntry, CardEntry, WorldIndex};
 pub use spec::{CaRole, Expected, Generation};
 
 use crate::verifier::TrustConfig;
-use crate::{IdNat, IdNatKind};
 
 /// Why a world could not be made or read.
 #[derive(Debug, thiserror::Error)]
@@ -95,60 +97,6 @@ pub enum PkiError {
     Internal(String),
 }
 
-/// `world.toml`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorldIndex {
-    /// The seed the world was made from.
-    pub seed: u64,
-    /// The generation time, seconds since the Unix epoch.
-    pub generated_at: u64,
-    /// Every CA, roots first.
-    pub cas: Vec<CaEntry>,
-    /// Every card identity.
-    pub cards: Vec<CardEntry>,
-}
-
-/// One CA in `world.toml`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CaEntry {
-    /// File stem, used by [`World::authority`].
-    pub stem: String,
-    /// Subject CN.
-    pub name: String,
-    /// Root, intermediate or untrusted.
-    pub role: CaRole,
-    /// Certificate path relative to the world folder.
-    pub certificate: String,
-    /// Key path relative to the world folder.
-    pub key: String,
-    /// CRL path relative to the world folder, for PERSONNES CAs.
-    pub crl: Option<String>,
-}
-
-/// One card identity in `world.toml`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CardEntry {
-    /// Folder name under `cards/`.
-    pub name: String,
-    /// Display name.
-    pub holder: String,
-    /// The idNat in the CN.
-    pub id_nat: String,
-    /// `rpps`, `adeli` or `structure`.
-    pub kind: String,
-    /// `cps3` or `cps4`.
-    pub generation: Generation,
-    /// Issuing CA's CN.
-    pub issuer: String,
-    /// Profession label, if any.
-    pub profession: Option<String>,
-    /// What the verifier should say.
-    pub expected: Expected,
-}
-
 /// A generated world on disk.
 #[derive(Clone, Debug)]
 pub struct World {
@@ -162,7 +110,7 @@ impl World {
     pub fn generate(dir: &Path, seed: u64, now: UnixTime) -> Result<Self, PkiError> {
         let now = now.as_secs();
         let built = generate::build(seed, now)?;
-        let index = index_of(seed, now, &built)?;
+        let index = index::index_of(seed, now, &built)?;
         files::write_world(dir, &built, &index)?;
         Ok(Self {
             dir: dir.to_owned(),
@@ -303,55 +251,6 @@ impl World {
     }
 }
 
-/// A CA certificate with its key.
-pub struct Authority {
-    cert: Certificate,
-    key: RsaPrivateKey,
-}
-
-impl std::fmt::Debug for Authority {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Authority")
-            .field("subject", &self.cert.tbs_certificate.subject.to_string())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Authority {
-    /// The CA certificate.
-    pub fn certificate(&self) -> &Certificate {
-        &self.cert
-    }
-
-    /// Issues a certificate (DER) for `subject_key` as `spec` says.
-    pub fn issue(
-        &self,
-        spec: &x509::CertSpec,
-        subject_key: &RsaPublicKey,
-    ) -> Result<Vec<u8>, PkiError> {
-        let issuer = x509::Issuer {
-            cert: &self.cert,
-            key: &self.key,
-        };
-        Ok(x509::issue(spec, subject_key, &issuer)?.to_der()?)
-    }
-
-    /// Signs a CRL (DER) listing `revoked` (serial bytes, revocation time).
-    pub fn crl(
-        &self,
-        number: u64,
-        this_update: u64,
-        next_update: u64,
-        revoked: &[(Vec<u8>, u64)],
-    ) -> Result<Vec<u8>, PkiError> {
-        let issuer = x509::Issuer {
-            cert: &self.cert,
-            key: &self.key,
-        };
-        Ok(x509::crl(&issuer, number, this_update, next_update, revoked)?.to_der()?)
-    }
-}
-
 /// A deterministic RSA key for tests that issue their own certificates.
 pub fn test_key(seed: u64, label: &str, bits: usize) -> Result<RsaPrivateKey, PkiError> {
     Ok(keys::rsa_key(seed, label, bits)?)
@@ -364,59 +263,4 @@ fn pem_certificates(pem: &[u8], name: &str) -> Result<Vec<CertificateDer<'static
             path: PathBuf::from(name),
             detail: e.to_string(),
         })
-}
-
-fn index_of(seed: u64, now: u64, built: &generate::Built) -> Result<WorldIndex, PkiError> {
-    let cas = built
-        .cas
-        .iter()
-        .map(|ca| CaEntry {
-            stem: ca.def.stem.to_owned(),
-            name: ca.def.cn.to_owned(),
-            role: ca.def.role,
-            certificate: match ca.def.role {
-                CaRole::Root => format!("trust/roots/{}.pem", ca.def.stem),
-                _ => format!("trust/intermediates/{}.pem", ca.def.stem),
-            },
-            key: format!("ca-keys/{}.key.pem", ca.def.stem),
-            crl: ca.crl.as_ref().map(|_| format!("crl/{}.crl", ca.def.stem)),
-        })
-        .collect();
-    let cards = built
-        .cards
-        .iter()
-        .map(|card| card_entry(card, built))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(WorldIndex {
-        seed,
-        generated_at: now,
-        cas,
-        cards,
-    })
-}
-
-fn card_entry(card: &generate::BuiltCard, built: &generate::Built) -> Result<CardEntry, PkiError> {
-    let id = IdNat::parse(&card.def.id_nat).map_err(|e| PkiError::Internal(e.to_string()))?;
-    let kind = match id.kind() {
-        IdNatKind::Rpps => "rpps",
-        IdNatKind::Adeli => "adeli",
-        IdNatKind::Structure { .. } => "structure",
-        _ => "other",
-    };
-    let issuer = built
-        .cas
-        .iter()
-        .chain([&built.unknown])
-        .find(|c| c.def.stem == card.def.issuer)
-        .map_or_else(String::new, |c| c.def.cn.to_owned());
-    Ok(CardEntry {
-        name: card.def.name.to_owned(),
-        holder: format!("{} {}", card.def.given_name, card.def.surname),
-        id_nat: card.def.id_nat.clone(),
-        kind: kind.to_owned(),
-        generation: card.def.generation,
-        issuer,
-        profession: card.def.profession.map(str::to_owned),
-        expected: card.def.expected,
-    })
 }
