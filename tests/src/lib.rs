@@ -57,7 +57,7 @@ pub mod pcscd;
 pub mod process;
 
 pub use error::{LabError, Result};
-pub use netns::{NetNs, VethLink, connect_tcp_in, wait_for_tcp_port};
+pub use netns::{NetNs, VethLink, clean_stale, connect_tcp_in, wait_for_tcp_port};
 pub use pcscd::{Pcscd, PcscdConfig, ReaderSlot};
 pub use process::LabProcess;
 

@@ -143,6 +143,51 @@ pub fn wait_for_tcp_port(netns: Option<&NetNs>, addr: SocketAddr, timeout: Durat
     }
 }
 
+/// Deletes what lab processes that died without teardown (killed test binaries) left behind:
+/// namespaces named `vg-<pid>-<n>` whose `<pid>` is not running, after killing (by PID) the
+/// processes still inside them, and their `vg-<pid>-…` folders under the lab's temporary
+/// folder. Returns the namespaces deleted. Live processes' resources are never touched.
+pub fn clean_stale() -> Result<Vec<String>> {
+    let listing = cmd::run_args("ip", &["netns", "list"])?;
+    let mut deleted = Vec::new();
+    for name in listing.lines().filter_map(|l| l.split_whitespace().next()) {
+        if !owner_is_dead(name) {
+            continue;
+        }
+        let pids = cmd::run_args("ip", &["netns", "pids", name]).unwrap_or_default();
+        for pid in pids
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        cmd::run_args("ip", &["netns", "del", name])?;
+        deleted.push(name.to_owned());
+    }
+    if let Ok(entries) = std::fs::read_dir(crate::process::log_root()) {
+        for entry in entries.flatten() {
+            if owner_is_dead(&entry.file_name().to_string_lossy()) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    Ok(deleted)
+}
+
+/// Whether `name` is a lab name `vg-<pid>-…` whose process is gone.
+fn owner_is_dead(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("vg-") else {
+        return false;
+    };
+    let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+        return false;
+    };
+    pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// A veth pair joining two namespaces, with an underlay /30 from 198.18.0.0/15.
 #[derive(Debug)]
 pub struct VethLink {
@@ -229,6 +274,18 @@ fn underlay_pair(index: u32) -> Option<(Ipv4Addr, Ipv4Addr)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_lab_names_of_dead_processes_are_stale() {
+        assert!(!owner_is_dead(&format!("vg-{}-0", std::process::id())));
+        assert!(!owner_is_dead("vg-1-0"), "pid 1 is alive");
+        assert!(!owner_is_dead("other-ns"));
+        assert!(!owner_is_dead("vg-x-1"));
+        assert!(
+            owner_is_dead("vg-4194305-3"),
+            "above pid_max, so never alive"
+        );
+    }
 
     #[test]
     fn underlay_stays_in_198_18_slash_15() {

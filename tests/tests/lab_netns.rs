@@ -116,3 +116,42 @@ fn commands_in_a_namespace_fail_with_their_stderr() {
             .contains("lo:")
     );
 }
+
+#[test]
+fn clean_stale_removes_what_a_dead_test_process_left() {
+    if require_root("network namespaces").is_err() {
+        return;
+    }
+    // A pid that existed and is gone: the "killed test binary".
+    let mut gone = std::process::Command::new("true")
+        .spawn()
+        .expect("spawn true");
+    let dead_pid = gone.id();
+    gone.wait().expect("wait");
+    let name = format!("vg-{dead_pid}-0");
+    vigie_lab::cmd::run_args("ip", &["netns", "add", &name]).expect("stale namespace");
+    let mut leftover = std::process::Command::new("ip")
+        .args(["netns", "exec", &name, "sleep", "600"])
+        .spawn()
+        .expect("process left in the namespace");
+    let start = Instant::now();
+    while vigie_lab::cmd::run_args("ip", &["netns", "pids", &name])
+        .unwrap_or_default()
+        .trim()
+        .is_empty()
+        && start.elapsed() < Duration::from_secs(30)
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let live = NetNs::new().unwrap();
+
+    let deleted = vigie_lab::clean_stale().unwrap();
+    assert!(deleted.contains(&name), "{deleted:?}");
+    assert!(!namespaces().lines().any(|l| l.starts_with(&name)));
+    assert!(
+        namespaces().contains(live.name()),
+        "a live process's namespace was touched"
+    );
+    let status = leftover.wait().expect("the leftover process ends");
+    assert!(!status.success(), "killed, not exited: {status:?}");
+}
