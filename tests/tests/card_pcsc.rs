@@ -382,3 +382,25 @@ fn a_card_pulled_mid_apdu_fails_the_transmit() {
     );
     wait_for_card(&s.ctx, &s.reader, false);
 }
+
+#[test]
+fn a_slow_card_still_answers() {
+    if require_root("pcscd in a network namespace").is_err() {
+        return;
+    }
+    let s = setup("cps4-expired");
+    let _inserted = s.card.insert(&s.slot).unwrap();
+    wait_for_card(&s.ctx, &s.reader, true);
+    let card = connect(&s.ctx, &s.reader);
+    let delay = Duration::from_millis(300);
+    s.card.faults().set_answer_delay(Some(delay));
+    let start = Instant::now();
+    let select = with_data(&[0x01, 0xA4, 0x04, 0x0C], &layout::CHIPDOC_AID);
+    assert_eq!(send(&card, &select).1, 0x9000);
+    assert!(
+        start.elapsed() >= delay,
+        "the answer came before the injected delay"
+    );
+    s.card.faults().set_answer_delay(None);
+    assert_eq!(send(&card, &[0x01, 0x20, 0x00, 0x01]).1, 0x63C3);
+}

@@ -2,7 +2,8 @@
 //!
 //! `vigie-lab card --identity DIR/cards/cps4-doctor` runs the virtual card and inserts it into
 //! a running pcscd's vpcd reader (the machine's own, on 127.0.0.1:35963 by default) until
-//! Ctrl-C, so the client can be tried by hand without a physical card.
+//! Ctrl-C, so the client can be tried by hand without a physical card. `vigie-lab clean`
+//! deletes what killed lab runs left behind.
 #![forbid(unsafe_code)]
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -37,6 +38,8 @@ enum Commands {
         #[arg(long, env = "VIGIE_LAB_VPCD", default_value = "127.0.0.1:35963")]
         vpcd: String,
     },
+    /// Deletes namespaces, processes and folders left by lab runs that were killed.
+    Clean,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -53,6 +56,15 @@ fn main() -> anyhow::Result<()> {
             pin,
             vpcd,
         } => run_card(&identity, pin, &vpcd),
+        Commands::Clean => {
+            let deleted = vigie_lab::clean_stale().context("cleaning needs root and `ip`")?;
+            eprintln!(
+                "deleted {} stale namespace(s): {}",
+                deleted.len(),
+                deleted.join(" ")
+            );
+            Ok(())
+        }
     }
 }
 
