@@ -121,30 +121,8 @@ impl Verifier {
         if config.roots.is_empty() {
             return Err(ConfigError::NoRoots);
         }
-        let mut anchors = Vec::new();
-        for (index, root) in config.roots.iter().enumerate() {
-            let anchor =
-                webpki::anchor_from_trusted_cert(root).map_err(|e| ConfigError::BadRoot {
-                    index,
-                    detail: format!("{e:?}"),
-                })?;
-            anchors.push(anchor.to_owned());
-        }
-        let mut issuer_subjects = Vec::new();
-        let mut crl_signers = Vec::new();
-        let roots = config.roots.iter().map(|c| (c, true));
-        let cas = roots.chain(config.intermediates.iter().map(|c| (c, false)));
-        for (index, (ca, is_root)) in cas.enumerate() {
-            let (subject, signer) = ca_facts(ca).map_err(|detail| match is_root {
-                true => ConfigError::BadRoot { index, detail },
-                false => ConfigError::BadIntermediate {
-                    index: index - config.roots.len(),
-                    detail,
-                },
-            })?;
-            issuer_subjects.push(subject);
-            crl_signers.push(signer);
-        }
+        let anchors = trust_anchors(&config.roots)?;
+        let (issuer_subjects, crl_signers) = ca_facts(&config.roots, &config.intermediates)?;
         let crls = CrlSet::parse(&config.crls, &crl_signers)?;
         Ok(Self {
             anchors,
@@ -342,8 +320,41 @@ impl Verifier {
     }
 }
 
-/// A CA's subject (DER, for TLS hints) and its CRL-signing key.
-fn ca_facts(cert: &CertificateDer<'_>) -> Result<(Vec<u8>, CrlSigner), String> {
+fn trust_anchors(roots: &[CertificateDer<'_>]) -> Result<Vec<TrustAnchor<'static>>, ConfigError> {
+    let anchor = |(index, root)| {
+        webpki::anchor_from_trusted_cert(root)
+            .map(|anchor| anchor.to_owned())
+            .map_err(|e| ConfigError::BadRoot {
+                index,
+                detail: format!("{e:?}"),
+            })
+    };
+    roots.iter().enumerate().map(anchor).collect()
+}
+
+/// Every CA's subject (DER, for TLS hints) and CRL-signing key, roots first.
+fn ca_facts(
+    roots: &[CertificateDer<'_>],
+    intermediates: &[CertificateDer<'_>],
+) -> Result<(Vec<Vec<u8>>, Vec<CrlSigner>), ConfigError> {
+    let mut subjects = Vec::new();
+    let mut signers = Vec::new();
+    for (index, root) in roots.iter().enumerate() {
+        let (subject, signer) =
+            ca_fact(root).map_err(|detail| ConfigError::BadRoot { index, detail })?;
+        subjects.push(subject);
+        signers.push(signer);
+    }
+    for (index, ca) in intermediates.iter().enumerate() {
+        let bad = |detail| ConfigError::BadIntermediate { index, detail };
+        let (subject, signer) = ca_fact(ca).map_err(bad)?;
+        subjects.push(subject);
+        signers.push(signer);
+    }
+    Ok((subjects, signers))
+}
+
+fn ca_fact(cert: &CertificateDer<'_>) -> Result<(Vec<u8>, CrlSigner), String> {
     let parsed = Certificate::from_der(cert).map_err(|e| e.to_string())?;
     let subject = parsed
         .tbs_certificate
@@ -356,4 +367,27 @@ fn ca_facts(cert: &CertificateDer<'_>) -> Result<(Vec<u8>, CrlSigner), String> {
 
 fn malformed(detail: String) -> Refusal {
     Refusal::Malformed { detail }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_strict() {
+        let config = TrustConfig::new(vec![], vec![]);
+        assert!(config.require_crl);
+        assert_eq!(config.min_rsa_bits, 2048);
+        assert_eq!(config.crl_grace, Duration::from_secs(86_400));
+        assert!(matches!(Verifier::new(config), Err(ConfigError::NoRoots)));
+    }
+
+    #[test]
+    fn a_bad_intermediate_is_named_by_its_own_index() {
+        let garbage = CertificateDer::from(vec![0x30, 0x00]);
+        assert!(matches!(
+            ca_facts(&[], &[garbage]),
+            Err(ConfigError::BadIntermediate { index: 0, .. })
+        ));
+    }
 }

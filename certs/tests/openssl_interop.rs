@@ -560,3 +560,64 @@ fn an_openssl_crl_revokes_an_openssl_card() {
         "{verdict:?}"
     );
 }
+
+#[test]
+fn an_openssl_made_ecdsa_card_is_refused_as_unsupported_key() {
+    let world = world();
+    let dir = scratch();
+    let upn = "8.99700888888@carte-cps.fr";
+    fs::write(
+        dir.path().join("ext-ec.cnf"),
+        EXTENSIONS.replace("UPN", upn),
+    )
+    .unwrap();
+    openssl(
+        dir.path(),
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ec.key",
+            "-out",
+            "ec.csr",
+            "-utf8",
+            "-multivalue-rdn",
+            "-subj",
+            "/C=FR/CN=899700888888+SN=EC+GN=CARD",
+        ],
+    );
+    let (ca_cert, ca_key) = ca_files(&world, "fort-personnes");
+    openssl(
+        dir.path(),
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "ec.csr",
+            "-CA",
+            ca_cert.to_str().unwrap(),
+            "-CAkey",
+            ca_key.to_str().unwrap(),
+            "-set_serial",
+            "9",
+            "-days",
+            "30",
+            "-extfile",
+            "ext-ec.cnf",
+            "-extensions",
+            "card",
+            "-outform",
+            "DER",
+            "-out",
+            "ec.der",
+        ],
+    );
+    let ec = fs::read(dir.path().join("ec.der")).unwrap();
+    let verdict = verify_now(world.trust_config().unwrap(), &ec);
+    assert_eq!(code(&verdict), "unsupported_key", "{verdict:?}");
+}
