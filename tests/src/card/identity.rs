@@ -56,8 +56,8 @@ struct CardToml {
     id_nat: String,
 }
 
-/// Everything the emulator needs from an identity folder.
-#[derive(Debug, Clone)]
+/// Everything the emulator needs from an identity folder. `Debug` leaves out the keys.
+#[derive(Clone)]
 pub struct CardIdentity {
     /// The folder it was read from.
     pub dir: PathBuf,
@@ -81,6 +81,17 @@ pub struct CardIdentity {
     pub sign_cert: Vec<u8>,
     /// Its private key.
     pub sign_key: RsaPrivateKey,
+}
+
+impl fmt::Debug for CardIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CardIdentity")
+            .field("dir", &self.dir)
+            .field("generation", &self.generation)
+            .field("card_number", &self.card_number)
+            .field("id_nat", &self.id_nat)
+            .finish_non_exhaustive()
+    }
 }
 
 impl CardIdentity {
@@ -149,6 +160,24 @@ mod tests {
     #[test]
     fn secrets_do_not_print() {
         assert_eq!(format!("{:?}", Secret::new("1234")), "Secret(..)");
+    }
+
+    #[test]
+    fn identity_debug_leaves_out_keys_and_codes() {
+        let root = crate::fixtures::TempDir::new().unwrap();
+        let dir = crate::fixtures::write_identity(
+            root.path(),
+            "cps4-doctor",
+            Generation::Cps4,
+            "0000000042",
+        )
+        .unwrap();
+        let identity = CardIdentity::load(&dir).unwrap();
+        let text = format!("{identity:?}");
+        assert!(
+            text.contains("0000000042") && !text.contains("primes") && !text.contains("1234"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -36,8 +36,7 @@ struct Chain {
     data: Vec<u8>,
 }
 
-/// The whole card.
-#[derive(Debug)]
+/// The whole card. `Debug` leaves out the keys.
 pub struct CardState {
     /// The personality.
     pub generation: Generation,
@@ -66,6 +65,16 @@ pub const CPS4_ATR: [u8; 17] = [
     0x3B, 0x9B, 0x18, 0x80, 0x01, 0x00, 0x12, 0x25, 0x00, 0x64, 0x80, 0x04, 0x01, 0x00, 0x00, 0x90,
     0x44,
 ];
+
+impl std::fmt::Debug for CardState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CardState")
+            .field("generation", &self.generation)
+            .field("pin", &self.pin)
+            .field("channels", &self.channels)
+            .finish_non_exhaustive()
+    }
+}
 
 impl CardState {
     /// A freshly personalised card for `identity`.
