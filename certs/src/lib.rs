@@ -9,6 +9,7 @@
 //!   typed [`Refusal`] with a stable machine code.
 //! - [`CardIdentity`] reads the holder from a certificate: the [`IdNat`] (RPPS with its Luhn key,
 //!   ADELI, structure-based staff cards), names, profession, UPN, card serial and issuer.
+//! - [`load`] reads trust anchors, intermediates and CRLs from an operator's files and folders.
 //! - [`pki`] makes test worlds shaped like IGC-Santé (roots, PERSONNES CAs, cards, CRLs, the
 //!   connector's server certificate); the `vigie-pki` binary is its command line.
 //!

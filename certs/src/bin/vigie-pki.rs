@@ -15,7 +15,11 @@ use x509_cert::Certificate;
 
 /// Test PKI and card certificate checks for Vigie.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(
+    version,
+    about = "Make a test PKI shaped like IGC-Santé, and check CPS card certificates as the \
+             Vigie connector does at admission"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -35,7 +39,7 @@ enum Command {
         #[arg(long, env = "VIGIE_PKI_AT")]
         at: Option<String>,
         /// Write even if DIR already holds a world.
-        #[arg(long)]
+        #[arg(long, env = "VIGIE_PKI_FORCE")]
         force: bool,
     },
     /// Check a card certificate as the connector would, and print the verdict and the identity.
@@ -47,22 +51,22 @@ enum Command {
         trust: Vec<PathBuf>,
         /// The card certificate (PEM or DER); extra certificates in a PEM file are taken as
         /// intermediates the client presented.
-        #[arg(long)]
+        #[arg(long, env = "VIGIE_CHAIN")]
         chain: PathBuf,
         /// CRL files (DER or PEM) or folders of them.
         #[arg(long, env = "VIGIE_CRL", value_delimiter = ',')]
         crl: Vec<PathBuf>,
         /// Check at this time (RFC 3339 or Unix seconds) instead of now.
-        #[arg(long)]
+        #[arg(long, env = "VIGIE_AT")]
         at: Option<String>,
         /// Emergency blocklist file (TOML: id_nats = [...], [[certificates]] issuer, serial).
         #[arg(long, env = "VIGIE_BLOCKLIST")]
         blocklist: Option<PathBuf>,
         /// Seconds past a CRL's nextUpdate during which it is still used.
-        #[arg(long, default_value_t = 86_400)]
+        #[arg(long, env = "VIGIE_CRL_GRACE", default_value_t = 86_400)]
         crl_grace: u64,
         /// Admit cards whose issuer has no CRL loaded (default: refuse them).
-        #[arg(long)]
+        #[arg(long, env = "VIGIE_ALLOW_MISSING_CRL")]
         allow_missing_crl: bool,
     },
     /// Print the identity a card certificate carries, without checking its chain.
