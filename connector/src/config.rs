@@ -82,6 +82,21 @@ pub struct ConnectorConfig {
     /// `[audit]`.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// `[listen]`, `[tls]`, `[trust]`, `[session]`, `[state]`: see [`crate::serve::config`].
+    #[serde(default)]
+    pub listen: crate::serve::config::ListenConfig,
+    /// `[tls]`.
+    #[serde(default)]
+    pub tls: crate::serve::config::TlsConfig,
+    /// `[trust]`.
+    #[serde(default)]
+    pub trust: crate::serve::config::TrustFiles,
+    /// `[session]`.
+    #[serde(default)]
+    pub session: crate::serve::config::SessionLimits,
+    /// `[state]`.
+    #[serde(default)]
+    pub state: crate::serve::config::StateConfig,
 }
 
 /// `[directory]`: the embedded database.
@@ -239,6 +254,11 @@ impl ConnectorConfig {
         if let Some(csv) = &self.hr.csv {
             csv.check()?;
         }
+        crate::serve::config::ServeSections {
+            listen: &self.listen,
+            session: &self.session,
+        }
+        .check()?;
         self.check_apps()
     }
 
@@ -275,6 +295,8 @@ impl ConnectorConfig {
         if let Some(csv) = &mut self.hr.csv {
             resolve(&mut csv.path);
         }
+        let (tls, trust, state) = (&mut self.tls, &mut self.trust, &mut self.state);
+        crate::serve::config::resolve_paths(tls, trust, state, base);
     }
 }
 

@@ -30,3 +30,4 @@ pub mod config;
 pub mod directory;
 pub mod hr;
 pub mod person;
+pub mod serve;

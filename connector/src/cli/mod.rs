@@ -4,6 +4,7 @@ mod app;
 mod audit;
 mod card;
 mod hr;
+mod serve;
 mod user;
 
 use std::path::PathBuf;
@@ -57,7 +58,9 @@ enum Command {
     Audit(audit::AuditCommand),
     /// Check the configuration file and the directory, and apply the file's apps.
     CheckConfig,
-    // The listeners (`serve`) come with the admission over TLS.
+    /// Run the connector: accept cards over QUIC (UDP) and TLS (TCP) on [listen] port,
+    /// admit them against the directory and grant their sessions, until stopped.
+    Serve,
 }
 
 impl Cli {
@@ -84,6 +87,7 @@ pub fn run(cli: Cli, now: DateTime<Utc>) -> anyhow::Result<ExitCode> {
         Command::App(command) => app::run(command, &mut ctx),
         Command::User(command) => user::run(command, &ctx),
         Command::Admit(args) => card::admit(&args, &mut ctx),
+        Command::Serve => serve::run(ctx),
         Command::CheckConfig => {
             println!(
                 "{}: valid; directory schema version {}",

@@ -1,0 +1,245 @@
+//! `vigie-connector serve`: the connector's front door.
+//!
+//! ```text
+//!  UDP :443 ── quinn (TLS 1.3) ──┐                ┌─ directory (blocking pool)
+//!                                ├─ card verified ─┤  admission::admit → grant
+//!  TCP :443 ── rustls (1.3/1.2) ─┘  in handshake   └─ audit (writer thread)
+//!                                         │
+//!                            ConnectorSession over the stream / one QUIC stream
+//! ```
+//!
+//! Nothing of Vigie's runs for a peer without a valid card certificate: the certificate is
+//! checked inside the TLS handshake ([`tls::CardCertVerifier`] over
+//! [`vigie_certs::Verifier`]); a refused one fails the handshake with a fitting alert, and no
+//! banner, page or error text is ever sent before that. After the handshake the verified
+//! card is bound to the connection and the control protocol runs
+//! ([`vigie_protocol::ConnectorSession`]): on the client's request the directory decides
+//! ([`pipeline`]), then the client gets its grant or an end with a reason code
+//! ([`codes`]). Every verdict is audited.
+//!
+//! Work per peer is bounded: a semaphore on handshakes in flight (a full one drops new peers
+//! at once), a handshake timeout, frame limits from the protocol crate, one stream per QUIC
+//! connection. Each connection is its own task; its errors end it and nothing else.
+//!
+//! Not here yet: the WireGuard data plane (grants carry the connector's key and addresses;
+//! [`registry::Registry`] keeps what it will need), CRL refresh, resume tokens, admin kill.
+//!
+//! Unlike the rest of the crate, this module reads the clock: it is the connector's event
+//! loop.
+
+mod audit_sink;
+pub mod codes;
+pub mod config;
+mod files;
+pub mod keys;
+mod listen_quic;
+mod listen_tcp;
+pub mod pipeline;
+pub mod registry;
+pub mod reproof;
+mod session_task;
+pub mod tls;
+
+use std::future::Future;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustls_pki_types::{CertificateDer, UnixTime};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use vigie_certs::Verifier;
+
+pub use audit_sink::AuditSink;
+
+use crate::audit::AuditLog;
+use crate::config::{ConnectorConfig, EnrolmentConfig};
+use crate::directory::Directory;
+use config::SessionLimits;
+use registry::Registry;
+use session_task::CardBinding;
+
+/// Why the connector cannot serve. Every variant is the local administrator's to fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// A setting cannot work.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A file named by the configuration cannot be used.
+    #[error("{path}: {detail}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The trust anchors cannot make a verifier.
+    #[error("[trust]: {0}")]
+    Trust(#[from] vigie_certs::ConfigError),
+    /// The TLS configuration cannot be built (a key that does not fit the certificate…).
+    #[error("[tls]: {0}")]
+    Tls(String),
+    /// A listener cannot be opened.
+    #[error(
+        "cannot listen: {0}; check [listen] address and port, and that no other service holds them"
+    )]
+    Bind(String),
+}
+
+/// What every connection shares.
+pub struct Shared {
+    verifier: Arc<Verifier>,
+    directory: Arc<Mutex<Directory>>,
+    enrolment: EnrolmentConfig,
+    audit: AuditSink,
+    registry: Registry,
+    limits: SessionLimits,
+    connector_key: [u8; 32],
+    rng: ring::rand::SystemRandom,
+    protocol: vigie_protocol::ConnectorConfig,
+    handshakes: Arc<Semaphore>,
+    handshake_timeout: Duration,
+}
+
+impl Shared {
+    /// The verified card behind a finished handshake. The handshake already verified it;
+    /// this reads the identity back out (and fails closed if revocation data changed since).
+    fn bind_card(&self, certificates: Option<&[CertificateDer<'static>]>) -> Option<CardBinding> {
+        let (leaf, presented) = certificates?.split_first()?;
+        match self.verifier.verify(leaf, presented, UnixTime::now()) {
+            Ok(card) => Some(CardBinding {
+                card,
+                certificate: leaf.clone(),
+            }),
+            Err(refusal) => {
+                tracing::debug!(code = refusal.code(), "card refused after the handshake");
+                None
+            }
+        }
+    }
+}
+
+/// A connector with its listeners bound, ready to [`run`](Self::run).
+pub struct Server {
+    shared: Arc<Shared>,
+    tcp: TcpListener,
+    quic: quinn::Endpoint,
+    acceptor: tokio_rustls::TlsAcceptor,
+    local: SocketAddr,
+}
+
+impl Server {
+    /// Reads the trust and TLS files, makes or reads the WireGuard key, and binds TCP and UDP
+    /// on the same port. Must run inside a tokio runtime.
+    pub async fn bind(
+        config: &ConnectorConfig,
+        directory: Directory,
+        audit: AuditLog,
+    ) -> Result<Self, ServeError> {
+        let verifier = Arc::new(Verifier::new(files::trust_config(&config.trust)?)?);
+        let identity = files::server_identity(&config.tls)?;
+        let key = keys::WireGuardKeyPair::load_or_create(&config.state.dir)?;
+        let audit = AuditSink::start(audit)
+            .map_err(|e| ServeError::Config(format!("cannot start the audit writer: {e}")))?;
+        let cards = Arc::new(tls::CardCertVerifier::new(verifier.clone(), audit.clone()));
+        let tls_error = |e: rustls::Error| ServeError::Tls(e.to_string());
+        let tcp_tls = tls::tcp_config(&identity, cards.clone()).map_err(tls_error)?;
+        let quic_tls = tls::quic_config(&identity, cards).map_err(tls_error)?;
+        let (tcp, udp) = bind_pair(config.listen.address, config.listen.port).await?;
+        let local = tcp
+            .local_addr()
+            .map_err(|e| ServeError::Bind(e.to_string()))?;
+        let listen = &config.listen;
+        let quic = listen_quic::endpoint(udp, quic_tls, idle(), listen.max_handshakes)?;
+        let shared = Arc::new(Shared {
+            verifier,
+            directory: Arc::new(Mutex::new(directory)),
+            enrolment: config.enrolment,
+            audit,
+            registry: Registry::new(config.addresses.clients),
+            limits: config.session.clone(),
+            connector_key: key.public(),
+            rng: ring::rand::SystemRandom::new(),
+            protocol: vigie_protocol::ConnectorConfig::default(),
+            handshakes: Arc::new(Semaphore::new(listen.max_handshakes)),
+            handshake_timeout: listen.handshake_timeout,
+        });
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tcp_tls));
+        Ok(Self {
+            shared,
+            tcp,
+            quic,
+            acceptor,
+            local,
+        })
+    }
+
+    /// The bound address; TCP and UDP share its port.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The live sessions.
+    pub fn registry(&self) -> &Registry {
+        &self.shared.registry
+    }
+
+    /// Serves until `shutdown` completes, then ends every session with
+    /// [`vigie_protocol::Code::CONNECTOR_SHUTTING_DOWN`].
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let tcp = tokio::spawn(listen_tcp::serve(
+            self.tcp,
+            self.acceptor,
+            self.shared.clone(),
+        ));
+        let quic = tokio::spawn(listen_quic::serve(self.quic.clone(), self.shared.clone()));
+        shutdown.await;
+        tcp.abort();
+        let registry = &self.shared.registry;
+        registry.end_all(vigie_protocol::Code::CONNECTOR_SHUTTING_DOWN);
+        for _ in 0..50 {
+            if registry.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.quic.close(quinn::VarInt::from_u32(0), b"");
+        quic.abort();
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.quic.wait_idle()).await;
+    }
+}
+
+/// QUIC's idle timeout: longer than the control protocol's dead-peer timer, which ends
+/// silent sessions itself.
+fn idle() -> Duration {
+    vigie_protocol::ConnectorConfig::default()
+        .session
+        .dead_peer_timeout
+        + Duration::from_secs(15)
+}
+
+/// TCP and UDP on one port. With port 0 the TCP port is picked first and UDP tries to
+/// follow; another program holding that UDP port makes it try again.
+async fn bind_pair(
+    address: std::net::IpAddr,
+    port: u16,
+) -> Result<(TcpListener, UdpSocket), ServeError> {
+    let bind_error = |e: std::io::Error| ServeError::Bind(format!("{address} port {port}: {e}"));
+    let tries = if port == 0 { 20 } else { 1 };
+    let mut last = None;
+    for _ in 0..tries {
+        let tcp = TcpListener::bind((address, port))
+            .await
+            .map_err(bind_error)?;
+        let bound = tcp.local_addr().map_err(bind_error)?;
+        match UdpSocket::bind(bound) {
+            Ok(udp) => return Ok((tcp, udp)),
+            Err(error) => last = Some(error),
+        }
+    }
+    Err(bind_error(last.unwrap_or_else(|| {
+        std::io::Error::other("no port free for both TCP and UDP")
+    })))
+}

@@ -1,0 +1,173 @@
+//! The connector's live sessions: who holds each one, its tunnel address and apps, and a
+//! handle to end it. The data plane and the session-ending features (admin kill, HR
+//! departure, revocation) work from here.
+
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
+use std::sync::{Mutex, PoisonError};
+
+use tokio::sync::mpsc;
+use vigie_certs::IdNat;
+use vigie_protocol::{Code, SessionId, WireGuardKey};
+
+use crate::admission::AppAccess;
+use crate::apps::Ipv4Range;
+use crate::card::CardRef;
+
+/// One live session, as the rest of the connector sees it.
+#[derive(Clone, Debug)]
+pub struct LiveSession {
+    /// The card holder.
+    pub id_nat: IdNat,
+    /// The card.
+    pub card: CardRef,
+    /// The client's address inside the tunnel.
+    pub tunnel_address: Ipv4Addr,
+    /// The client's WireGuard public key.
+    pub client_key: WireGuardKey,
+    /// What the session may reach.
+    pub apps: Vec<AppAccess>,
+    /// Ends the session with a reason (the connection's task does the rest).
+    pub ender: mpsc::Sender<Code>,
+}
+
+/// Live sessions by id, and the tunnel addresses they hold.
+#[derive(Debug)]
+pub struct Registry {
+    clients: Ipv4Range,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    sessions: HashMap<SessionId, LiveSession>,
+    addresses: HashSet<Ipv4Addr>,
+}
+
+impl Registry {
+    /// An empty registry handing out addresses from `clients`. The range's first host
+    /// address is the connector's own end of the tunnels and is never handed out.
+    pub fn new(clients: Ipv4Range) -> Self {
+        Self {
+            clients,
+            inner: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reserves a free tunnel address; `None` when the range is full.
+    pub fn reserve_address(&self) -> Option<Ipv4Addr> {
+        let mut inner = self.lock();
+        let free = self
+            .clients
+            .hosts()
+            .skip(1)
+            .find(|a| !inner.addresses.contains(a))?;
+        inner.addresses.insert(free);
+        Some(free)
+    }
+
+    /// Gives back an address reserved for a session that never started.
+    pub fn release_address(&self, address: Ipv4Addr) {
+        self.lock().addresses.remove(&address);
+    }
+
+    /// Registers a granted session (its address reserved earlier).
+    pub fn insert(&self, id: SessionId, session: LiveSession) {
+        self.lock().sessions.insert(id, session);
+    }
+
+    /// Forgets an ended session and frees its address.
+    pub fn remove(&self, id: &SessionId) -> Option<LiveSession> {
+        let mut inner = self.lock();
+        let session = inner.sessions.remove(id)?;
+        inner.addresses.remove(&session.tunnel_address);
+        Some(session)
+    }
+
+    /// A live session by id.
+    pub fn get(&self, id: &SessionId) -> Option<LiveSession> {
+        self.lock().sessions.get(id).cloned()
+    }
+
+    /// How many sessions are live.
+    pub fn len(&self) -> usize {
+        self.lock().sessions.len()
+    }
+
+    /// Whether no session is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Asks every live session to end with `reason`.
+    pub fn end_all(&self, reason: Code) {
+        for session in self.lock().sessions.values() {
+            let _ = session.ender.try_send(reason);
+        }
+    }
+
+    /// Asks a person's live sessions to end with `reason`; returns how many were asked.
+    pub fn end_person(&self, id_nat: &IdNat, reason: Code) -> usize {
+        let inner = self.lock();
+        let mut asked = 0;
+        for session in inner.sessions.values().filter(|s| &s.id_nat == id_nat) {
+            let _ = session.ender.try_send(reason);
+            asked += 1;
+        }
+        asked
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(address: Ipv4Addr) -> (LiveSession, mpsc::Receiver<Code>) {
+        let (ender, ended) = mpsc::channel(1);
+        let live = LiveSession {
+            id_nat: IdNat::parse("0751234567").unwrap(),
+            card: CardRef::new("01", "CN=X"),
+            tunnel_address: address,
+            client_key: WireGuardKey([0; 32]),
+            apps: Vec::new(),
+            ender,
+        };
+        (live, ended)
+    }
+
+    #[test]
+    fn addresses_are_unique_and_come_back() {
+        let registry = Registry::new("100.96.0.0/30".parse().unwrap());
+        let first = registry.reserve_address().unwrap();
+        assert_eq!(
+            first,
+            Ipv4Addr::new(100, 96, 0, 2),
+            "100.96.0.1 is the connector's"
+        );
+        assert_eq!(
+            registry.reserve_address(),
+            None,
+            "a /30 has one client address"
+        );
+        let (live, _ended) = session(first);
+        registry.insert(SessionId([1; 16]), live);
+        assert_eq!(registry.len(), 1);
+        registry.remove(&SessionId([1; 16]));
+        assert_eq!(registry.reserve_address(), Some(first));
+    }
+
+    #[test]
+    fn ending_a_person_reaches_their_sessions() {
+        let registry = Registry::new("100.96.0.0/24".parse().unwrap());
+        let address = registry.reserve_address().unwrap();
+        let (live, mut ended) = session(address);
+        let id_nat = live.id_nat.clone();
+        registry.insert(SessionId([2; 16]), live);
+        assert_eq!(registry.end_person(&id_nat, Code::HR_DEPARTURE), 1);
+        assert_eq!(ended.try_recv().unwrap(), Code::HR_DEPARTURE);
+    }
+}

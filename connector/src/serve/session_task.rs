@@ -1,0 +1,185 @@
+//! One authenticated connection's control session: feeds the stream's bytes and the clock to
+//! [`ConnectorSession`], acts on its events (admission and grant, re-proofs, the end), and
+//! writes what it sends. The same code serves a TLS stream (TCP) and a QUIC stream.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rustls_pki_types::CertificateDer;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::sync::mpsc;
+use vigie_certs::VerifiedCard;
+use vigie_protocol::{Code, ConnectorEvent, ConnectorSession, Ending, SessionId};
+
+use super::Shared;
+use super::pipeline::{self, Peer, hex};
+use super::registry::LiveSession;
+use super::reproof;
+
+/// The card behind a connection, bound to it at the handshake.
+pub struct CardBinding {
+    /// What the verifier found.
+    pub card: VerifiedCard,
+    /// The certificate itself, for re-proofs.
+    pub certificate: CertificateDer<'static>,
+}
+
+/// A running session and what the connector knows about it.
+struct Task {
+    shared: Arc<Shared>,
+    binding: CardBinding,
+    peer: Peer,
+    session: ConnectorSession,
+    ender: mpsc::Sender<Code>,
+    granted: Option<(SessionId, LiveSession)>,
+}
+
+/// Runs the control session until it ends.
+pub async fn run<R, W>(
+    shared: Arc<Shared>,
+    binding: CardBinding,
+    peer: Peer,
+    mut reader: R,
+    mut writer: W,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let (ender, mut ended) = mpsc::channel(4);
+    let session = ConnectorSession::new(shared.protocol.clone(), Instant::now());
+    let mut task = Task {
+        shared,
+        binding,
+        peer,
+        session,
+        ender,
+        granted: None,
+    };
+    let mut buffer = vec![0u8; 16 * 1024];
+    let mut writable = true;
+    loop {
+        while let Some(event) = task.session.poll_event() {
+            task.handle(event).await;
+        }
+        writable = writable && flush(&mut task.session, &mut writer).await;
+        if !writable && !task.session.is_closed() {
+            task.session.end(Code::PEER_UNRESPONSIVE, Instant::now());
+            continue;
+        }
+        if task.session.is_closed() {
+            break;
+        }
+        let deadline = task
+            .session
+            .poll_timeout()
+            .map(tokio::time::Instant::from_std);
+        tokio::select! {
+            read = reader.read(&mut buffer) => match read {
+                Ok(0) | Err(_) => task.session.end(Code::PEER_UNRESPONSIVE, Instant::now()),
+                Ok(n) => task.session.handle_input(&buffer[..n], Instant::now()),
+            },
+            () = sleep_until(deadline) => task.session.handle_timeout(Instant::now()),
+            Some(reason) = ended.recv() => task.session.end(reason, Instant::now()),
+        }
+    }
+    let _ = writer.shutdown().await;
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes everything the session has to send; false when the stream is broken.
+async fn flush<W: AsyncWrite + Unpin>(session: &mut ConnectorSession, writer: &mut W) -> bool {
+    let mut wrote = false;
+    while let Some(bytes) = session.poll_transmit() {
+        if writer.write_all(&bytes).await.is_err() {
+            return false;
+        }
+        wrote = true;
+    }
+    !wrote || writer.flush().await.is_ok()
+}
+
+impl Task {
+    async fn handle(&mut self, event: ConnectorEvent) {
+        match event {
+            ConnectorEvent::SessionRequested { client_key, .. } => self.admit(client_key).await,
+            ConnectorEvent::ReproofDue => self.challenge(),
+            ConnectorEvent::ReproofAnswered {
+                answer,
+                signing_input,
+            } => {
+                let ok = reproof::verify(
+                    &self.binding.certificate,
+                    answer.scheme,
+                    &signing_input,
+                    &answer.signature,
+                );
+                tracing::debug!(ok, "card re-proof checked");
+                let _ = self.session.handle_reproof_verdict(ok, Instant::now());
+            }
+            ConnectorEvent::Suspended { reason } => tracing::debug!(%reason, "client suspended"),
+            ConnectorEvent::ResumeRequested { reason } => {
+                tracing::debug!(%reason, "client asks to resume");
+            }
+            // TODO: WireGuard packets inside the control connection go to the data plane,
+            // which is not written yet; until then they are dropped.
+            ConnectorEvent::Datagram(packet) => tracing::trace!(len = packet.len(), "datagram"),
+            ConnectorEvent::Ended(ending) => self.ended(&ending).await,
+            _ => tracing::debug!("unhandled session event"),
+        }
+    }
+
+    async fn admit(&mut self, client_key: vigie_protocol::WireGuardKey) {
+        let card = &self.binding.card;
+        let admitted = pipeline::admit_card(
+            &self.shared,
+            card,
+            client_key,
+            self.peer,
+            self.ender.clone(),
+        )
+        .await;
+        let now = Instant::now();
+        let admission = match admitted {
+            Ok(admission) => admission,
+            Err(code) => return self.session.end(code, now),
+        };
+        let id = admission.grant.session_id;
+        if self.session.grant(admission.grant, now).is_err() {
+            // The client went away while the directory decided.
+            self.shared
+                .registry
+                .release_address(admission.live.tunnel_address);
+            return;
+        }
+        self.shared.registry.insert(id, admission.live.clone());
+        tracing::Span::current().record("session", hex(&id));
+        tracing::info!(transport = self.peer.transport, "session up");
+        self.granted = Some((id, admission.live));
+    }
+
+    fn challenge(&mut self) {
+        let now = Instant::now();
+        match reproof::challenge(&self.shared.rng) {
+            Some(challenge) => {
+                let _ = self.session.send_reproof_challenge(challenge, now);
+            }
+            None => self.session.end(Code::INTERNAL_ERROR, now),
+        }
+    }
+
+    async fn ended(&mut self, ending: &Ending) {
+        let Some((id, live)) = self.granted.take() else {
+            tracing::debug!(reason = %ending.reason, "connection closed before a grant");
+            return;
+        };
+        self.shared.registry.remove(&id);
+        pipeline::end(&self.shared, id, &live, ending).await;
+        tracing::info!(reason = %ending.reason, initiator = ?ending.initiator, "session down");
+    }
+}

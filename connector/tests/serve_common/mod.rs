@@ -1,0 +1,215 @@
+//! A hospital site served by the real `vigie-connector serve` on 127.0.0.1, with card
+//! identities from the shared `vigie-pki` test world, and a test client with software keys
+//! standing in for the cards ([`client`]).
+//!
+//! The directory of every site holds:
+//!
+//! | card | person | directory | apps |
+//! |---|---|---|---|
+//! | cps4-doctor, cps3-doctor | 899700123450, Médecin, urgences | active, both cards enrolled | dpi, mail |
+//! | cps4-nurse | 0751234567, Infirmier, soins | active, card enrolled | mail, soins |
+//! | cps3-pharmacist | 899700075122, Pharmacien | suspended | (pharma) |
+//! | cps4-staff | — | not in the directory | — |
+
+#![allow(dead_code, reason = "each test file uses a different part of the site")]
+
+pub mod client;
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use rustls_pki_types::UnixTime;
+use vigie_certs::pki::World;
+
+pub use common::Site;
+
+/// The seed of the test world every Vigie suite shares.
+pub const WORLD_SEED: u64 = 1;
+
+/// The shared test world (made once per day and machine).
+pub fn world() -> World {
+    World::shared(WORLD_SEED, UnixTime::now()).expect("the vigie-pki test world")
+}
+
+const HR_ROWS: &[&str] = &[
+    "899700123450;DOCTEUR;Jean;Médecin;urgences;ACTIF;01/01/2020;",
+    "0751234567;INFIRMIERE;Claire;Infirmier;soins;ACTIF;01/01/2020;",
+    "899700075122;PHARMACIEN;Paul;Pharmacien;pharmacie;SUSPENDU;01/01/2020;",
+];
+
+const APPS: &str = r#"
+[[app]]
+name = "dpi"
+dns_name = "dpi.hopital.example"
+ports = ["tcp/443"]
+backend = "198.18.10.1"
+professions = ["Médecin"]
+
+[[app]]
+name = "mail"
+dns_name = "mail.hopital.example"
+ports = ["tcp/993", "tcp/587"]
+backend = "198.18.10.2"
+groups = ["urgences", "soins"]
+
+[[app]]
+name = "soins"
+dns_name = "soins.hopital.example"
+ports = ["tcp/8000-8010", "udp/5060"]
+backend = "198.18.10.3"
+groups = ["soins"]
+
+[[app]]
+name = "pharma"
+dns_name = "pharma.hopital.example"
+ports = ["tcp/8443"]
+backend = "198.18.10.4"
+professions = ["Pharmacien"]
+"#;
+
+/// A running connector and its site; the process is killed when this is dropped.
+pub struct Served {
+    pub site: Site,
+    pub world: World,
+    pub address: SocketAddr,
+    child: Child,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `[listen]`…`[state]` sections for `world`, with `extra` settings in `[session]` and
+/// `[listen]` given as (section, lines).
+fn serve_sections(world: &World, listen: &str, session: &str) -> String {
+    let dir = world.dir().display();
+    format!(
+        "[listen]\naddress = \"127.0.0.1\"\nport = 0\n{listen}\n\
+         [tls]\ncertificate = \"{dir}/connector/server-chain.pem\"\n\
+         key = \"{dir}/connector/server.key.pem\"\n\
+         [trust]\nroots = [\"{dir}/trust/roots\"]\n\
+         intermediates = [\"{dir}/trust/intermediates\"]\ncrls = [\"{dir}/crl\"]\n\
+         [session]\ndns_server = \"100.80.0.53\"\nendpoints = [\"198.18.0.2:443\"]\n{session}\n\
+         [state]\ndir = \"state\"\n{APPS}"
+    )
+}
+
+/// Starts a connector over a seeded site; `listen` and `session` add lines to those sections.
+pub fn serve_with(listen: &str, session: &str) -> Served {
+    let world = world();
+    let site = Site::new(&serve_sections(&world, listen, session));
+    site.hr(HR_ROWS);
+    site.ok(&["hr", "sync"]);
+    for (card, id_nat) in [
+        ("cps4-doctor", "899700123450"),
+        ("cps3-doctor", "899700123450"),
+        ("cps4-nurse", "0751234567"),
+    ] {
+        let cert = card_file(&world, card, "auth.crt.der");
+        site.ok(&[
+            "card",
+            "enrol",
+            "--idnat",
+            id_nat,
+            "--cert",
+            &cert.to_string_lossy(),
+        ]);
+    }
+    let (child, address) = start(&site);
+    Served {
+        site,
+        world,
+        address,
+        child,
+    }
+}
+
+/// A connector with the default limits.
+pub fn serve() -> Served {
+    serve_with("", "")
+}
+
+/// A file of a card's folder in the world.
+pub fn card_file(world: &World, card: &str, file: &str) -> PathBuf {
+    world
+        .card_dir(card)
+        .expect("a card of the world")
+        .join(file)
+}
+
+/// Runs `vigie-connector serve` and waits for its "listening on" line.
+fn start(site: &Site) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigie-connector"))
+        .arg("--config")
+        .arg(site.path("connector.toml"))
+        .arg("-vv")
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(
+            std::fs::File::create(site.path("serve.log")).expect("log file"),
+        ))
+        .spawn()
+        .expect("start vigie-connector serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the listening line");
+    let address = line
+        .split_whitespace()
+        .find_map(|word| word.parse::<SocketAddr>().ok())
+        .unwrap_or_else(|| {
+            let log = std::fs::read_to_string(site.path("serve.log")).unwrap_or_default();
+            panic!("no address in {line:?}; log:\n{log}")
+        });
+    (child, address)
+}
+
+impl Served {
+    /// The connector's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.site.path("serve.log")).unwrap_or_default()
+    }
+
+    /// The audit records so far.
+    pub fn audit(&self) -> Vec<serde_json::Value> {
+        self.site
+            .audit_lines()
+            .iter()
+            .map(|line| serde_json::from_str(line).expect("an audit line is JSON"))
+            .collect()
+    }
+
+    /// The audit records of `kind`.
+    pub fn audit_of(&self, kind: &str) -> Vec<serde_json::Value> {
+        self.audit()
+            .into_iter()
+            .filter(|record| record["kind"] == kind)
+            .collect()
+    }
+
+    /// The audit records of `kind` once there are at least `count` of them: certificate
+    /// refusals are written by the audit thread after the handshake has failed.
+    pub fn wait_audit(&self, kind: &str, count: usize) -> Vec<serde_json::Value> {
+        for _ in 0..600 {
+            let records = self.audit_of(kind);
+            if records.len() >= count {
+                return records;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        self.audit_of(kind)
+    }
+
+    /// The world's folder.
+    pub fn world_dir(&self) -> &Path {
+        self.world.dir()
+    }
+}
