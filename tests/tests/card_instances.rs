@@ -17,7 +17,7 @@ fn atr_seen_by_a_child(pcscd: &Pcscd, reader: &str) -> String {
     loop {
         let output = Command::new("opensc-tool")
             .args(["--reader", reader, "--atr"])
-            .env(&key, &socket)
+            .env(key, &socket)
             .output()
             .expect("opensc-tool (Debian package opensc)");
         let stdout = String::from_utf8_lossy(&output.stdout).to_lowercase();
