@@ -31,6 +31,7 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, shared: Arc<Sha
             tracing::debug!(peer = %address, "too many handshakes in flight; dropped");
             continue;
         };
+        tracing::debug!(peer = %address, "TCP connection accepted");
         let span = tracing::info_span!("conn", transport = "tcp", session = tracing::field::Empty);
         let (acceptor, shared) = (acceptor.clone(), shared.clone());
         tokio::spawn(

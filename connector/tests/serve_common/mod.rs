@@ -208,6 +208,17 @@ impl Served {
         self.audit_of(kind)
     }
 
+    /// Waits until the connector's log mentions `text` (it logs at debug level in tests).
+    pub fn wait_log(&self, text: &str) {
+        for _ in 0..600 {
+            if self.log().contains(text) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the log never said {text:?}:\n{}", self.log());
+    }
+
     /// The world's folder.
     pub fn world_dir(&self) -> &Path {
         self.world.dir()

@@ -1,0 +1,171 @@
+//! Live sessions through the real `vigie-connector serve`: card re-proofs with the software
+//! key, and peers that are slow on purpose.
+
+mod serve_common;
+
+use std::time::Duration;
+
+use serve_common::client::{Control, Quic, SoftCard, connect_quic, connect_tcp};
+use serve_common::{Served, serve_with};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use vigie_protocol::{ClientEvent, Code, Initiator};
+
+/// A safety net so a broken connector fails the test instead of hanging it.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+async fn next<R, W>(control: &mut Control<R, W>) -> ClientEvent
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    tokio::time::timeout(PATIENCE, control.next_event())
+        .await
+        .expect("the connector answers")
+        .expect("the stream works")
+        .expect("an event before the end of the stream")
+}
+
+type QuicControl = Control<quinn::RecvStream, quinn::SendStream>;
+
+/// A granted session over QUIC; the connection is returned to keep it open.
+async fn granted_quic(served: &Served, card: &SoftCard) -> (QuicControl, Quic) {
+    let config = SoftCard::tls_config(&served.world, Some(card), false);
+    let quic = connect_quic(served.address, config).await.expect("QUIC");
+    let (send, recv) = quic.connection.open_bi().await.expect("a stream");
+    let mut control = Control::new(recv, send);
+    let event = next(&mut control).await;
+    assert!(matches!(event, ClientEvent::Granted(_)), "{event:?}");
+    (control, quic)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_card_proves_itself_again_and_a_wrong_signature_ends_the_session() {
+    let served = serve_with("", "reproof_interval = \"1s\"");
+    let card = SoftCard::load(&served.world, "cps4-doctor");
+    let (mut control, _quic) = granted_quic(&served, &card).await;
+
+    // Two rounds: the second challenge only comes if the first answer was accepted.
+    for round in 0..2 {
+        let ClientEvent::ReproofRequested { signing_input, .. } = next(&mut control).await else {
+            panic!("round {round}: a re-proof challenge was expected");
+        };
+        control.answer(&card, &signing_input).await.expect("answer");
+    }
+    let ClientEvent::ReproofRequested { .. } = next(&mut control).await else {
+        panic!("the session goes on after good answers");
+    };
+    control.quit().await.expect("quit");
+
+    // Another session answers with a signature by someone else's key.
+    let (mut control, _quic) = granted_quic(&served, &card).await;
+    let impostor = SoftCard::load(&served.world, "cps4-nurse");
+    let ClientEvent::ReproofRequested { signing_input, .. } = next(&mut control).await else {
+        panic!("a re-proof challenge was expected");
+    };
+    control
+        .answer(&impostor, &signing_input)
+        .await
+        .expect("answer");
+    let ClientEvent::Ended(ending) = next(&mut control).await else {
+        panic!("the session ends");
+    };
+    assert_eq!(
+        (ending.reason, ending.initiator),
+        (Code::REPROOF_FAILED, Initiator::Peer)
+    );
+
+    let ends = served.wait_audit("session.end", 2);
+    let reasons: Vec<u64> = ends
+        .iter()
+        .map(|r| r["fields"]["reason"].as_u64().expect("a code"))
+        .collect();
+    assert!(
+        reasons.contains(&u64::from(Code::REPROOF_FAILED.number())),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&u64::from(Code::CLIENT_QUIT.number())),
+        "{reasons:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cps3_card_answers_with_pkcs1_over_tcp() {
+    let served = serve_with("", "reproof_interval = \"1s\"");
+    let card = SoftCard::load(&served.world, "cps3-doctor");
+    let config = SoftCard::tls_config(&served.world, Some(&card), true);
+    let stream = connect_tcp(served.address, config).await.expect("TLS 1.2");
+    let (reader, writer) = tokio::io::split(stream);
+    let mut control = Control::new(reader, writer);
+    assert!(matches!(next(&mut control).await, ClientEvent::Granted(_)));
+    for _ in 0..2 {
+        let ClientEvent::ReproofRequested { signing_input, .. } = next(&mut control).await else {
+            panic!("a re-proof challenge was expected");
+        };
+        control.answer(&card, &signing_input).await.expect("answer");
+    }
+    control.quit().await.expect("quit");
+    let ends = served.wait_audit("session.end", 1);
+    assert_eq!(ends[0]["fields"]["reason"], Code::CLIENT_QUIT.number());
+}
+
+/// Sends the start of a TLS record, then one more byte a second, as a slow-loris peer.
+async fn slow_peer(served: &Served) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    let mut socket = tokio::net::TcpStream::connect(served.address)
+        .await
+        .expect("connect");
+    tokio::spawn(async move {
+        let mut buffer = [0u8; 64];
+        for byte in [0x16u8, 0x03, 0x01, 0x02, 0x00].into_iter().cycle() {
+            socket.write_all(&[byte]).await?;
+            tokio::select! {
+                read = socket.read(&mut buffer) => return read.map(|_| ()),
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+        Ok(())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_peer_stalls_no_one_and_is_dropped_at_the_handshake_timeout() {
+    let served = serve_with("handshake_timeout = \"5s\"", "");
+    let slow = slow_peer(&served).await;
+    let card = SoftCard::load(&served.world, "cps4-nurse");
+    let (mut control, _quic) = granted_quic(&served, &card).await;
+    control.quit().await.expect("quit");
+    let card = SoftCard::load(&served.world, "cps3-doctor");
+    let config = SoftCard::tls_config(&served.world, Some(&card), true);
+    connect_tcp(served.address, config)
+        .await
+        .expect("a TLS handshake while the slow peer dawdles");
+    assert!(!slow.is_finished(), "the slow peer is still being heard");
+
+    // The connector closes the slow peer once its handshake time is up.
+    let closed = tokio::time::timeout(PATIENCE, slow).await.expect("closed");
+    let _ = closed.expect("the slow task ran");
+    assert!(
+        served.log().contains("TLS handshake timed out"),
+        "{}",
+        served.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn handshakes_beyond_the_limit_are_dropped_at_once() {
+    let served = serve_with("max_handshakes = 1\nhandshake_timeout = \"60s\"", "");
+    let slow = slow_peer(&served).await;
+    // The connector has given the slow peer the only permit.
+    served.wait_log("TCP connection accepted");
+    let mut late = tokio::net::TcpStream::connect(served.address)
+        .await
+        .expect("connect");
+    let mut buffer = [0u8; 16];
+    let read = tokio::time::timeout(PATIENCE, late.read(&mut buffer))
+        .await
+        .expect("the connector drops the late peer");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert!(!slow.is_finished(), "the slow peer still holds its permit");
+    served.wait_log("too many handshakes in flight");
+    slow.abort();
+}
