@@ -92,7 +92,8 @@ impl Refusal {
     pub fn desk_hint(&self) -> &'static str {
         match self {
             Self::UnknownPerson => {
-                "the person is not in the HR export; ask HR to add them, then run `vigie-connector hr sync`"
+                "the person is not in the HR export; ask HR to add them, then run \
+                 `vigie-connector hr sync`"
             }
             Self::Person(AccessBlock::NotStarted(_)) => {
                 "the person's start date is later; HR can correct it"
@@ -106,7 +107,8 @@ impl Refusal {
                 "the card is bound to someone else; check `vigie-connector card list`"
             }
             Self::NoAppGranted => {
-                "grant an app to one of the person's groups or professions: `vigie-connector app grant`"
+                "grant an app to one of the person's groups or professions: \
+                 `vigie-connector app grant`"
             }
         }
     }

@@ -5,7 +5,8 @@ mod common;
 
 use common::Site;
 
-const DPI: &str = "[[app]]\nname = \"dpi\"\ndns_name = \"dpi.hopital.example\"\nports = [\"tcp/443\"]\nbackend = \"198.18.10.1\"\nprofessions = [\"Médecin\"]\n";
+const DPI: &str = "[[app]]\nname = \"dpi\"\ndns_name = \"dpi.hopital.example\"\n\
+     ports = [\"tcp/443\"]\nbackend = \"198.18.10.1\"\nprofessions = [\"Médecin\"]\n";
 
 fn site(extra: &str) -> Site {
     let site = Site::new(extra);

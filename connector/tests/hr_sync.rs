@@ -62,7 +62,8 @@ fn a_dry_run_changes_nothing() {
 #[test]
 fn suspended_departed_and_removed_people_lose_access_at_the_next_sync() {
     let site = Site::new(
-        "[[app]]\nname = \"dpi\"\ndns_name = \"dpi.hopital.example\"\nports = [\"tcp/443\"]\nbackend = \"198.18.10.1\"\ngroups = [\"urgences\", \"rea\"]\n",
+        "[[app]]\nname = \"dpi\"\ndns_name = \"dpi.hopital.example\"\n\
+     ports = [\"tcp/443\"]\nbackend = \"198.18.10.1\"\ngroups = [\"urgences\", \"rea\"]\n",
     );
     site.hr(&[CLAIRE, PAUL, LEA]);
     site.ok(&["hr", "sync"]);

@@ -1,8 +1,8 @@
 //! The record format and its hash.
 //!
-//! A record is one JSON object per line:
-//! `{"actor":…,"fields":{…},"hash":…,"kind":…,"prev":…,"seq":…,"time":…}`. Its `hash` is the
-//! SHA-256 (lowercase hex) of the record's canonical form without the `hash` member: keys sorted
+//! A record is one JSON object per line,
+//! `{"actor":…,"fields":{…},"hash":…,"kind":…,"prev":…,"seq":…,"time":…}`.
+//! Its `hash` is the SHA-256 (lowercase hex) of the record's canonical form without the `hash` member: keys sorted
 //! at every level, no spaces, strings escaped as `serde_json` does. Hashing a canonical form
 //! rather than the bytes on disk keeps verification independent of how a line was written.
 

@@ -46,7 +46,8 @@ pub fn run(command: &AuditCommand, config: &Path) -> anyhow::Result<ExitCode> {
                 found.kind
             );
             println!(
-                "Keep the directory as it is for investigation; records before that line are intact."
+                "Keep the directory as it is for investigation; records before that line are \
+                 intact."
             );
             Ok(ExitCode::from(4))
         }

@@ -93,7 +93,8 @@ fn enrol(ctx: &mut Context, id_nat: &str, cert: &std::path::Path) -> anyhow::Res
     let (identity, card) = read_card_certificate(cert)?;
     if identity.id_nat != id_nat {
         bail!(
-            "the certificate in {} is for idNat {}, not {id_nat}; check that you have the right card",
+            "the certificate in {} is for idNat {}, not {id_nat}; check that you have the \
+             right card",
             cert.display(),
             identity.id_nat
         );

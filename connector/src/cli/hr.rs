@@ -31,7 +31,10 @@ pub enum HrCommand {
 
 pub fn run(command: HrCommand, ctx: &mut Context) -> anyhow::Result<ExitCode> {
     let HrCommand::Sync { dry_run, file } = command;
-    let csv = ctx.config.hr.csv.clone().context("no [hr.csv] section in the configuration file; add one that names the HR export and its columns")?;
+    let csv = ctx.config.hr.csv.clone().context(
+        "no [hr.csv] section in the configuration file; add one that names the HR export and \
+         its columns",
+    )?;
     let path = file.unwrap_or_else(|| csv.path.clone());
     let bytes = std::fs::read(&path).map_err(|source| HrFileError::Unreadable {
         path: path.clone(),

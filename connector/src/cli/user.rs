@@ -28,7 +28,8 @@ pub fn run(command: UserCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
     })?;
     let Some(person) = ctx.directory.person(&id_nat)? else {
         anyhow::bail!(
-            "no person with idNat {id_nat} in the directory; check the HR export and run `vigie-connector hr sync`"
+            "no person with idNat {id_nat} in the directory; check the HR export and run \
+             `vigie-connector hr sync`"
         );
     };
     let date = |d: Option<chrono::NaiveDate>| d.map_or_else(|| "-".to_owned(), |d| d.to_string());

@@ -118,7 +118,8 @@ impl Directory {
             .any(|g| g.target == *target && g.source == AppSource::Config)
         {
             return Err(DirectoryError::AppConflict(format!(
-                "the grant of {name:?} to {target} comes from the configuration file; remove it there"
+                "the grant of {name:?} to {target} comes from the configuration file; \
+                 remove it there"
             )));
         }
         let removed = self.conn.execute(
@@ -275,9 +276,18 @@ fn upsert(
         return Ok(Published::Unchanged);
     }
     conn.execute(
-        "INSERT INTO apps (name, dns_name, ports, backend, source, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (name) DO UPDATE SET dns_name = ?2, ports = ?3, backend = ?4, source = ?5, updated_at = ?6",
-        params![definition.name, definition.dns_name, ports, definition.backend, source.as_str(), time_text(now)],
+        "INSERT INTO apps (name, dns_name, ports, backend, source, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (name) DO UPDATE
+         SET dns_name = ?2, ports = ?3, backend = ?4, source = ?5, updated_at = ?6",
+        params![
+            definition.name,
+            definition.dns_name,
+            ports,
+            definition.backend,
+            source.as_str(),
+            time_text(now)
+        ],
     )?;
     Ok(if before.is_some() {
         Published::Updated
@@ -316,10 +326,12 @@ fn address_for(
         .find(|a| !used.contains(&a.to_string()))
         .ok_or_else(|| DirectoryError::RangeFull(range.to_string()))?;
     if stored.is_some() {
-        tracing::warn!(app = name, address = %free, "app address outside the configured app range; moved");
+        let message = "app address outside the configured app range; moved";
+        tracing::warn!(app = name, address = %free, "{message}");
     }
     conn.execute(
-        "INSERT INTO app_addresses (name, address) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET address = ?2",
+        "INSERT INTO app_addresses (name, address) VALUES (?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET address = ?2",
         [name, &free.to_string()],
     )?;
     Ok(free)
@@ -332,7 +344,8 @@ fn add_grant(
     source: AppSource,
 ) -> Result<bool, DirectoryError> {
     let added = conn.execute(
-        "INSERT INTO grants (app_name, kind, target, source) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+        "INSERT INTO grants (app_name, kind, target, source) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT DO NOTHING",
         [name, target.kind(), target.name(), source.as_str()],
     )?;
     Ok(added > 0)

@@ -54,9 +54,17 @@ impl Directory {
             };
         }
         self.conn.execute(
-            "INSERT INTO cards (serial, issuer, id_nat, status, enrolled_at, enrolled_by, enrolled_how)
+            "INSERT INTO cards
+                 (serial, issuer, id_nat, status, enrolled_at, enrolled_by, enrolled_how)
              VALUES (?1, ?2, ?3, 'enrolled', ?4, ?5, ?6)",
-            params![record.card.serial(), record.card.issuer(), record.id_nat.as_str(), time_text(record.enrolled_at), record.enrolled_by, record.how.as_str()],
+            params![
+                record.card.serial(),
+                record.card.issuer(),
+                record.id_nat.as_str(),
+                time_text(record.enrolled_at),
+                record.enrolled_by,
+                record.how.as_str()
+            ],
         )?;
         Ok(true)
     }
@@ -72,7 +80,8 @@ impl Directory {
     ) -> Result<Option<Vec<String>>, DirectoryError> {
         let tx = self.conn.transaction()?;
         let changed = tx.execute(
-            "UPDATE cards SET status = 'revoked', revoked_at = ?3, revoked_by = ?4, revoke_reason = ?5
+            "UPDATE cards
+             SET status = 'revoked', revoked_at = ?3, revoked_by = ?4, revoke_reason = ?5
              WHERE serial = ?1 AND issuer = ?2 AND status = 'enrolled'",
             params![card.serial(), card.issuer(), time_text(now), by, reason],
         )?;

@@ -3,8 +3,8 @@
 //! One file (WAL mode, foreign keys on) holds people from HR, their cards, published apps with
 //! their grants and stable virtual addresses, sessions, and a record of HR syncs. The schema
 //! comes from numbered migrations built into the binary ([`migrations`]). The rest of the crate
-//! sees typed rows only: [`Person`](crate::person::Person), [`CardRecord`](crate::card::CardRecord),
-//! [`PublishedApp`](crate::apps::PublishedApp).
+//! sees typed rows only: [`Person`](crate::person::Person),
+//! [`CardRecord`](crate::card::CardRecord), [`PublishedApp`](crate::apps::PublishedApp).
 //!
 //! Times are passed in by the caller; nothing here reads the clock.
 

@@ -56,8 +56,17 @@ impl Directory {
             )?);
         }
         tx.execute(
-            "INSERT INTO hr_syncs (at, source, added, changed, removed, withdrawn, problems) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![time_text(now), source, plan.added.len(), plan.changed.len(), plan.removed.len(), plan.withdrawn.len(), plan.problems.len()],
+            "INSERT INTO hr_syncs (at, source, added, changed, removed, withdrawn, problems)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                time_text(now),
+                source,
+                plan.added.len(),
+                plan.changed.len(),
+                plan.removed.len(),
+                plan.withdrawn.len(),
+                plan.problems.len()
+            ],
         )?;
         tx.commit()?;
         Ok(ended)

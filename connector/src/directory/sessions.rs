@@ -20,8 +20,15 @@ impl Directory {
         now: DateTime<Utc>,
     ) -> Result<(), DirectoryError> {
         self.conn.execute(
-            "INSERT INTO sessions (id, id_nat, card_serial, card_issuer, started_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![id, id_nat.as_str(), card.serial(), card.issuer(), time_text(now)],
+            "INSERT INTO sessions (id, id_nat, card_serial, card_issuer, started_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                id,
+                id_nat.as_str(),
+                card.serial(),
+                card.issuer(),
+                time_text(now)
+            ],
         )?;
         Ok(())
     }
@@ -56,7 +63,8 @@ pub(super) fn end_for_person(
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, DirectoryError> {
     let mut statement = conn.prepare_cached(
-        "UPDATE sessions SET ended_at = ?2, end_reason = ?3 WHERE id_nat = ?1 AND ended_at IS NULL RETURNING id",
+        "UPDATE sessions SET ended_at = ?2, end_reason = ?3
+         WHERE id_nat = ?1 AND ended_at IS NULL RETURNING id",
     )?;
     let ids = statement
         .query_map(params![id_nat.as_str(), time_text(now), reason], |r| {

@@ -139,7 +139,8 @@ impl fmt::Display for RowProblem {
         match &self.kind {
             RowProblemKind::UnknownColumn(name) => write!(
                 f,
-                "column {name:?} is not mapped; it is ignored (map it in [hr.csv.columns] or list it in ignored_columns)"
+                "column {name:?} is not mapped; it is ignored (map it in [hr.csv.columns] \
+                 or list it in ignored_columns)"
             ),
             RowProblemKind::FieldCount { expected, found } => write!(
                 f,
@@ -170,7 +171,8 @@ impl fmt::Display for RowProblem {
             }
             RowProblemKind::Duplicate { first_line, count } => write!(
                 f,
-                "the idNat appears on {count} rows (first on line {first_line}); all of them are left out and the directory keeps what it had"
+                "the idNat appears on {count} rows (first on line {first_line}); all of \
+                 them are left out and the directory keeps what it had"
             ),
         }
     }
@@ -198,7 +200,8 @@ pub enum HrFileError {
     Header(String),
     /// A required column is not in the header.
     #[error(
-        "the HR export has no column {0:?}; check [hr.csv.columns] against the export's header; nothing was changed"
+        "the HR export has no column {0:?}; check [hr.csv.columns] against the \
+             export's header; nothing was changed"
     )]
     MissingColumn(String),
     /// Not a single row could be used.
