@@ -169,3 +169,51 @@ async fn handshakes_beyond_the_limit_are_dropped_at_once() {
     served.wait_log("too many handshakes in flight");
     slow.abort();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stopping_the_connector_ends_live_sessions_with_a_reason() {
+    let mut served = serve_with("", "");
+    let nurse = SoftCard::load(&served.world, "cps4-nurse");
+    let (mut over_quic, _quic) = granted_quic(&served, &nurse).await;
+    let doctor = SoftCard::load(&served.world, "cps3-doctor");
+    let config = SoftCard::tls_config(&served.world, Some(&doctor), true);
+    let stream = connect_tcp(served.address, config).await.expect("TLS 1.2");
+    let (reader, writer) = tokio::io::split(stream);
+    let mut over_tcp = Control::new(reader, writer);
+    assert!(matches!(next(&mut over_tcp).await, ClientEvent::Granted(_)));
+
+    served.terminate();
+    for event in [next(&mut over_quic).await, next(&mut over_tcp).await] {
+        let ClientEvent::Ended(ending) = event else {
+            panic!("the session ends: {event:?}");
+        };
+        assert_eq!(ending.reason, Code::CONNECTOR_SHUTTING_DOWN);
+    }
+    drop((over_quic, _quic));
+    assert_eq!(served.wait(), Some(0), "{}", served.log());
+    assert_eq!(served.audit_of("session.end").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_connection_makes_the_card_sign_again() {
+    let served = serve_with("", "");
+    for (card, tls12) in [("cps3-doctor", true), ("cps4-doctor", false)] {
+        let card = SoftCard::load(&served.world, card);
+        // The client would resume if the connector let it.
+        let mut config = SoftCard::tls_config(&served.world, Some(&card), tls12);
+        config.resumption = rustls::client::Resumption::in_memory_sessions(16);
+        let config = std::sync::Arc::new(config);
+        for attempt in 0..2 {
+            let stream = connect_tcp(served.address, (*config).clone())
+                .await
+                .expect("TLS");
+            let kind = stream.get_ref().1.handshake_kind();
+            assert_eq!(kind, Some(rustls::HandshakeKind::Full), "attempt {attempt}");
+            let (reader, writer) = tokio::io::split(stream);
+            let mut control = Control::new(reader, writer);
+            assert!(matches!(next(&mut control).await, ClientEvent::Granted(_)));
+            control.quit().await.expect("quit");
+            assert!(control.next_event().await.is_ok());
+        }
+    }
+}

@@ -199,8 +199,9 @@ impl Server {
         tcp.abort();
         let registry = &self.shared.registry;
         registry.end_all(vigie_protocol::Code::CONNECTOR_SHUTTING_DOWN);
+        // Clients hear the end message and close; QUIC connections close last.
         for _ in 0..50 {
-            if registry.is_empty() {
+            if registry.is_empty() && self.quic.open_connections() == 0 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

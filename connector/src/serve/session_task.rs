@@ -32,6 +32,8 @@ struct Task {
     session: ConnectorSession,
     ender: mpsc::Sender<Code>,
     granted: Option<(SessionId, LiveSession)>,
+    /// A granted session that ended, to take out of the registry once the stream is closed.
+    ended: Option<SessionId>,
 }
 
 /// Runs the control session until it ends.
@@ -54,6 +56,7 @@ pub async fn run<R, W>(
         session,
         ender,
         granted: None,
+        ended: None,
     };
     let mut buffer = vec![0u8; 16 * 1024];
     let mut writable = true;
@@ -83,6 +86,11 @@ pub async fn run<R, W>(
         }
     }
     let _ = writer.shutdown().await;
+    // Only now, with the last message written, does the session leave the registry: a
+    // connector shutting down waits for the registry to empty.
+    if let Some(id) = task.ended {
+        task.shared.registry.remove(&id);
+    }
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
@@ -178,7 +186,7 @@ impl Task {
             tracing::debug!(reason = %ending.reason, "connection closed before a grant");
             return;
         };
-        self.shared.registry.remove(&id);
+        self.ended = Some(id);
         pipeline::end(&self.shared, id, &live, ending).await;
         tracing::info!(reason = %ending.reason, initiator = ?ending.initiator, "session down");
     }

@@ -219,6 +219,20 @@ impl Served {
         panic!("the log never said {text:?}:\n{}", self.log());
     }
 
+    /// Asks the connector to stop, as systemd does (SIGTERM to our own child).
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the connector to exit; its exit code.
+    pub fn wait(&mut self) -> Option<i32> {
+        self.child.wait().expect("wait").code()
+    }
+
     /// The world's folder.
     pub fn world_dir(&self) -> &Path {
         self.world.dir()
