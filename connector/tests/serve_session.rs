@@ -217,3 +217,28 @@ async fn a_second_connection_makes_the_card_sign_again() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_busy_connector_checks_quic_addresses_first() {
+    let served = serve_with("max_handshakes = 4\nhandshake_timeout = \"60s\"", "");
+    let mut slow = Vec::new();
+    for _ in 0..3 {
+        slow.push(slow_peer(&served).await);
+    }
+    for _ in 0..600 {
+        if served.log().matches("TCP connection accepted").count() == 3 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // One permit of four is left: a QUIC peer must show it owns its address, then gets in.
+    let card = SoftCard::load(&served.world, "cps4-doctor");
+    let (mut control, _quic) = granted_quic(&served, &card).await;
+    control.quit().await.expect("quit");
+    assert!(
+        served.log().contains("QUIC address check sent"),
+        "{}",
+        served.log()
+    );
+    slow.iter().for_each(tokio::task::JoinHandle::abort);
+}

@@ -53,6 +53,14 @@ pub fn endpoint(
 /// Accepts connections on `endpoint` until it is closed.
 pub async fn serve(endpoint: Endpoint, shared: Arc<Shared>) {
     while let Some(incoming) = endpoint.accept().await {
+        // Under load, a peer must first prove it receives at its address (a stateless
+        // retry), so spoofed sources cannot use up handshake permits.
+        let busy = shared.handshakes.available_permits() < shared.max_handshakes / 2;
+        if busy && !incoming.remote_address_validated() && incoming.may_retry() {
+            tracing::debug!(peer = %incoming.remote_address(), "busy: QUIC address check sent");
+            let _ = incoming.retry();
+            continue;
+        }
         let Ok(permit) = shared.handshakes.clone().try_acquire_owned() else {
             tracing::debug!(peer = %incoming.remote_address(), "too many handshakes; refused");
             incoming.refuse();

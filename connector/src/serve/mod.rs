@@ -100,6 +100,7 @@ pub struct Shared {
     rng: ring::rand::SystemRandom,
     protocol: vigie_protocol::ConnectorConfig,
     handshakes: Arc<Semaphore>,
+    max_handshakes: usize,
     handshake_timeout: Duration,
 }
 
@@ -164,6 +165,7 @@ impl Server {
             rng: ring::rand::SystemRandom::new(),
             protocol: vigie_protocol::ConnectorConfig::default(),
             handshakes: Arc::new(Semaphore::new(listen.max_handshakes)),
+            max_handshakes: listen.max_handshakes,
             handshake_timeout: listen.handshake_timeout,
         });
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tcp_tls));

@@ -167,7 +167,7 @@ impl Task {
         }
         self.shared.registry.insert(id, admission.live.clone());
         tracing::Span::current().record("session", hex(&id));
-        tracing::info!(transport = self.peer.transport, "session up");
+        tracing::info!("session up");
         self.granted = Some((id, admission.live));
     }
 
