@@ -158,3 +158,33 @@ fn a_file_without_a_usable_row_changes_nothing() {
             .contains("status: active")
     );
 }
+
+#[test]
+fn a_truncated_export_does_not_remove_most_people_without_consent() {
+    let site = Site::new("");
+    let rows: Vec<String> = (0..10)
+        .map(|i| format!("07512000{i:02};Nom{i};Prenom;Infirmier;rea;ACTIF;;"))
+        .collect();
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    site.hr(&rows);
+    site.ok(&["hr", "sync"]);
+    site.hr(&rows[..4]);
+    let dry = site.ok(&["hr", "sync", "--dry-run"]);
+    assert!(
+        dry.contains("6 removed") && dry.contains("would be refused"),
+        "{dry}"
+    );
+    let run = site.run(&["hr", "sync"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("--accept-removals"), "{}", run.all());
+    assert!(
+        site.ok(&["user", "show", "0751200009"])
+            .contains("status: active")
+    );
+    let out = site.ok(&["hr", "sync", "--accept-removals"]);
+    assert!(out.contains("Access withdrawn for 6 people"), "{out}");
+    assert!(
+        site.ok(&["user", "show", "0751200009"])
+            .contains("status: departed")
+    );
+}

@@ -36,6 +36,7 @@ pub enum AppCommand {
     /// Withdraw an app published here (its virtual address stays reserved for it).
     Withdraw {
         /// The app's name.
+        #[arg(env = "VIGIE_APP_NAME")]
         name: String,
     },
     /// Grant an app to a group or a profession.
@@ -49,6 +50,7 @@ pub enum AppCommand {
 #[derive(Debug, Args)]
 pub struct GrantArgs {
     /// The app's name.
+    #[arg(env = "VIGIE_APP_NAME")]
     name: String,
     /// A group from the HR export (for example urgences).
     #[arg(

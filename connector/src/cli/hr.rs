@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use vigie_connector::audit::{Actor, AuditEvent, AuditKind};
 use vigie_connector::hr::{HrFileError, SyncPlan, parse_csv, plan};
+use vigie_connector::person::PersonStatus;
 
 use super::Context;
 
@@ -26,11 +27,19 @@ pub enum HrCommand {
         /// Read this export instead of [hr.csv] path.
         #[arg(long, env = "VIGIE_HR_FILE")]
         file: Option<PathBuf>,
+        /// Apply the sync even if it removes more people than [hr.csv] max_removed_percent
+        /// allows (after checking that the export is complete).
+        #[arg(long, env = "VIGIE_HR_ACCEPT_REMOVALS")]
+        accept_removals: bool,
     },
 }
 
 pub fn run(command: HrCommand, ctx: &mut Context) -> anyhow::Result<ExitCode> {
-    let HrCommand::Sync { dry_run, file } = command;
+    let HrCommand::Sync {
+        dry_run,
+        file,
+        accept_removals,
+    } = command;
     let csv = ctx.config.hr.csv.clone().context(
         "no [hr.csv] section in the configuration file; add one that names the HR export and \
          its columns",
@@ -53,11 +62,22 @@ pub fn run(command: HrCommand, ctx: &mut Context) -> anyhow::Result<ExitCode> {
         path.display()
     );
     print_plan(&plan);
+    let current = people
+        .iter()
+        .filter(|p| p.status != PersonStatus::Departed)
+        .count();
+    let removals = plan.check_removals(current, csv.max_removed_percent);
     if dry_run {
+        if let Err(too_many) = removals {
+            println!("Applying it would be refused: {too_many}");
+        }
         println!("Dry run: nothing was changed.");
-    } else {
-        apply(ctx, &plan, &path)?;
+        return Ok(ExitCode::SUCCESS);
     }
+    if !accept_removals {
+        removals?;
+    }
+    apply(ctx, &plan, &path)?;
     Ok(if left_out > 0 {
         ExitCode::from(2)
     } else {

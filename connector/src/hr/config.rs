@@ -30,6 +30,11 @@ pub struct HrCsvConfig {
     /// reported, as it usually means the export or the mapping changed.
     #[serde(default)]
     pub ignored_columns: Vec<String>,
+    /// The largest share (percent) of the directory's current people that one sync may
+    /// remove for being absent from the export (20 by default). A larger drop usually means a
+    /// truncated or wrong export; `hr sync --accept-removals` applies it anyway.
+    #[serde(default = "default_max_removed_percent")]
+    pub max_removed_percent: u8,
 }
 
 /// The header of the column holding each field. `id_nat`, `surname` and `given_name` must be
@@ -102,6 +107,10 @@ fn default_list_separator() -> char {
     '|'
 }
 
+fn default_max_removed_percent() -> u8 {
+    20
+}
+
 fn default_date_format() -> String {
     "%Y-%m-%d".into()
 }
@@ -117,6 +126,7 @@ impl HrCsvConfig {
             columns: HrColumns::default(),
             status_values: StatusValues::default(),
             ignored_columns: Vec::new(),
+            max_removed_percent: default_max_removed_percent(),
         }
     }
 

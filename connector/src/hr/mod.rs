@@ -207,4 +207,18 @@ pub enum HrFileError {
     /// Not a single row could be used.
     #[error("no row of the HR export could be used ({0} rows had problems); nothing was changed")]
     NoValidRows(usize),
+    /// The export would remove more people than `max_removed_percent` allows.
+    #[error(
+        "the HR export would remove {removed} of the {current} people in the directory, more \
+         than max_removed_percent ({percent}%) allows; check that the export is complete, then \
+         run again with --accept-removals if it is right; nothing was changed"
+    )]
+    TooManyRemoved {
+        /// People the sync would remove.
+        removed: usize,
+        /// People in the directory who are not departed.
+        current: usize,
+        /// The configured limit.
+        percent: u8,
+    },
 }

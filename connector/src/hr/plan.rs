@@ -47,6 +47,21 @@ pub struct Withdrawal {
 }
 
 impl SyncPlan {
+    /// Refuses a plan that removes more than `percent` of the `current` (not departed) people:
+    /// an export cut short must not lock out half the hospital. Up to 3 removals are always
+    /// accepted, so small directories can shrink.
+    pub fn check_removals(&self, current: usize, percent: u8) -> Result<(), HrFileError> {
+        let removed = self.removed.len();
+        if removed > 3 && removed * 100 > usize::from(percent) * current {
+            return Err(HrFileError::TooManyRemoved {
+                removed,
+                current,
+                percent,
+            });
+        }
+        Ok(())
+    }
+
     /// Whether applying the plan would change anything.
     pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.changed.is_empty() && self.removed.is_empty()
@@ -139,4 +154,70 @@ fn withdrawals(plan: &SyncPlan, today: NaiveDate) -> Vec<Withdrawal> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hr::HrRecord;
+    use crate::person::tests::person;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2027, 1, 15).unwrap()
+    }
+
+    fn people(count: u32) -> Vec<Person> {
+        (0..count)
+            .map(|i| person(&format!("07512{i:05}")))
+            .collect()
+    }
+
+    fn import_of(people: &[Person]) -> HrImport {
+        let records = people
+            .iter()
+            .map(|p| HrRecord {
+                line: 2,
+                id_nat: p.id_nat.clone(),
+                surname: p.surname.clone(),
+                given_name: p.given_name.clone(),
+                professions: p.professions.clone(),
+                groups: p.groups.clone(),
+                status: p.status,
+                start_date: p.start_date,
+                end_date: p.end_date,
+            })
+            .collect();
+        HrImport {
+            records,
+            problems: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_short_export_is_held_back_by_the_removal_limit() {
+        let current = people(20);
+        let plan = plan(import_of(&current[..10]), &current, today()).unwrap();
+        assert_eq!((plan.removed.len(), plan.unchanged), (10, 10));
+        assert_eq!(plan.withdrawn.len(), 10);
+        assert!(matches!(
+            plan.check_removals(20, 20),
+            Err(HrFileError::TooManyRemoved { removed: 10, .. })
+        ));
+        assert!(plan.check_removals(20, 50).is_ok());
+        let small = super::plan(import_of(&current[..17]), &current, today()).unwrap();
+        assert!(
+            small.check_removals(20, 10).is_ok(),
+            "3 removals are always accepted"
+        );
+    }
+
+    #[test]
+    fn an_export_without_good_rows_is_refused() {
+        let current = people(2);
+        let empty = HrImport::default();
+        assert!(matches!(
+            plan(empty, &current, today()),
+            Err(HrFileError::NoValidRows(0))
+        ));
+    }
 }
