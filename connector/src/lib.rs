@@ -1,6 +1,6 @@
 //! Vigie's connector, the hospital side of Vigie.
 //!
-//! What exists so far is the connector's memory, all driven with the time passed in:
+//! The connector's memory, all driven with the time passed in:
 //!
 //! - [`admission`]: the directory's part of admitting a verified card: is the person known and
 //!   working, is the card theirs (or may it be enrolled on first use), which apps may they
@@ -12,13 +12,15 @@
 //! - [`audit`]: the hash-chained audit log;
 //! - [`config`]: the strict TOML configuration file.
 //!
+//! Its front door, [`serve`]: the QUIC and TLS listeners, card verification inside the
+//! handshake, the admission pipeline over [`admission::admit`] and the session grant.
+//!
 //! The `vigie-connector` binary is the admin's command-line tool over these: `hr sync`,
 //! `card enrol|list|revoke`, `app publish|withdraw|grant|revoke|list`, `user show`, `admit`,
-//! `audit verify`, `check-config`.
+//! `audit verify`, `check-config`, and `serve`.
 //!
-//! Not yet written: the listeners (QUIC/TLS) and `serve`, admission over TLS (certificate
-//! chain verification wired to [`admission::admit`]), live sessions, the data plane, the SSO
-//! issuer, LDAP sync and PostgreSQL.
+//! Not yet written: the data plane (WireGuard, per-session filtering, NAT to the apps), the
+//! SSO issuer, LDAP sync and PostgreSQL for sites with several connectors.
 #![forbid(unsafe_code)]
 
 pub mod admission;
