@@ -14,6 +14,7 @@
 //! list_separator = "|"            # between groups or professions inside one cell
 //! date_format = "%d/%m/%Y"        # strftime-style, as HR writes dates
 //! ignored_columns = ["MATRICULE"]
+//! max_removed_percent = 20        # refuse a sync that removes more of the people than this
 //! [hr.csv.columns]                # our field = the HR export's column header
 //! id_nat = "IDNAT"
 //! surname = "NOM"

@@ -95,6 +95,8 @@ impl fmt::Display for AccessBlock {
 impl Person {
     /// Whether the person may be admitted on `today` (dates are whole days: the start date
     /// and the end date both count as working days).
+    // TODO: callers pass the UTC date; HR dates are the hospital's local days (Europe/Paris),
+    // so a start or end date takes effect one or two hours off around midnight.
     pub fn access(&self, today: NaiveDate) -> Result<(), AccessBlock> {
         match self.status {
             PersonStatus::Suspended => return Err(AccessBlock::Suspended),
