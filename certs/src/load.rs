@@ -84,27 +84,35 @@ pub fn revocation_lists(
     pem::crls(&bytes).map_err(|source| content(path, source))
 }
 
-/// The files named, and the files with one of `extensions` in the folders named, each folder
-/// sorted by name.
+/// The files named, and the files with one of `extensions` in the folders named and their
+/// subfolders, each folder sorted by name.
 pub fn files_under(paths: &[PathBuf], extensions: &[&str]) -> Result<Vec<PathBuf>, LoadError> {
     let mut files = Vec::new();
     for path in paths {
-        if !path.is_dir() {
+        if path.is_dir() {
+            walk(path, extensions, &mut files)?;
+        } else {
             files.push(path.clone());
-            continue;
         }
-        let entries = std::fs::read_dir(path).map_err(|source| LoadError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let mut found: Vec<PathBuf> = entries
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|p| has_extension(p, extensions))
-            .collect();
-        found.sort();
-        files.extend(found);
     }
     Ok(files)
+}
+
+fn walk(dir: &Path, extensions: &[&str], files: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| LoadError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for entry in entries {
+        if entry.is_dir() {
+            walk(&entry, extensions, files)?;
+        } else if has_extension(&entry, extensions) {
+            files.push(entry);
+        }
+    }
+    Ok(())
 }
 
 fn has_extension(path: &Path, extensions: &[&str]) -> bool {
@@ -134,12 +142,13 @@ mod tests {
     #[test]
     fn folders_are_filtered_and_sorted_and_errors_name_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        for name in ["b.pem", "a.der", "notes.txt"] {
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        for name in ["b.pem", "a.der", "notes.txt", "sub/c.crt"] {
             std::fs::write(dir.path().join(name), b"x").unwrap();
         }
         let files = files_under(&[dir.path().to_owned()], CERTIFICATE_EXTENSIONS).unwrap();
         let names: Vec<_> = files.iter().map(|p| p.file_name().unwrap()).collect();
-        assert_eq!(names, ["a.der", "b.pem"]);
+        assert_eq!(names, ["a.der", "b.pem", "c.crt"]);
         let err = trust_config(&[dir.path().to_owned()], &[]).unwrap_err();
         assert!(err.to_string().contains("a.der"), "{err}");
         let missing = trust_config(&[dir.path().join("nope.pem")], &[]).unwrap_err();

@@ -111,6 +111,38 @@ fn init_is_deterministic_and_verify_and_show_report_on_its_cards() {
         );
     }
 
+    // The emergency blocklist, by idNat, refuses both cards of the doctor.
+    std::fs::write(
+        scratch.path().join("block.toml"),
+        "id_nats = [\"899700123450\"]\n",
+    )
+    .unwrap();
+    for card in ["cps4-doctor", "cps3-doctor"] {
+        let chain = format!("w/cards/{card}/auth.crt.der");
+        let out = vigie_pki(
+            &[
+                "verify",
+                "--trust",
+                "w/trust",
+                "--crl",
+                "w/crl",
+                "--chain",
+                &chain,
+                "--at",
+                &when,
+                "--blocklist",
+                "block.toml",
+            ],
+            scratch.path(),
+        );
+        assert_eq!(out.status.code(), Some(1), "{card}: {}", text(&out));
+        assert!(
+            text(&out).contains("reason: blocklisted_id_nat"),
+            "{card}: {}",
+            text(&out)
+        );
+    }
+
     let shown = vigie_pki(&["show", "w/cards/cps4-nurse/auth.crt.der"], scratch.path());
     assert!(shown.status.success(), "{}", text(&shown));
     let out = text(&shown);

@@ -59,7 +59,8 @@ enum Command {
         /// Check at this time (RFC 3339 or Unix seconds) instead of now.
         #[arg(long, env = "VIGIE_AT")]
         at: Option<String>,
-        /// Emergency blocklist file (TOML: id_nats = [...], [[certificates]] issuer, serial).
+        /// Emergency blocklist file (TOML: `id_nats = [...]` and `[[certificates]]` with issuer and
+        /// serial).
         #[arg(long, env = "VIGIE_BLOCKLIST")]
         blocklist: Option<PathBuf>,
         /// Seconds past a CRL's nextUpdate during which it is still used.

@@ -26,7 +26,7 @@ pub struct WorldIndex {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CaEntry {
-    /// File stem, used by [`World::authority`].
+    /// File stem, used by [`World::authority`](super::World::authority).
     pub stem: String,
     /// Subject CN.
     pub name: String,
