@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 # The fuzzer needs nightly-only compiler flags; this stable toolchain accepts them with this.
 export RUSTC_BOOTSTRAP=1
+# One build folder for every fuzz crate, so shared dependencies are compiled once.
+fuzz_target_dir=$PWD/target/fuzz
 for dir in */fuzz; do
   [[ -f $dir/Cargo.toml ]] || continue
   crate=${dir%/fuzz}
@@ -16,7 +18,7 @@ for dir in */fuzz; do
     scratch=$(mktemp -d)
     seed=$crate/fuzz/corpus/$target
     mkdir -p "$seed"
-    (cd "$crate" && cargo fuzz run "$target" "$scratch" "../$seed" -- \
+    (cd "$crate" && cargo fuzz run --target-dir "$fuzz_target_dir" "$target" "$scratch" "../$seed" -- \
       -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 2>&1 | tail -n 15)
     rm -rf "$scratch"
   done
