@@ -57,6 +57,10 @@ pub use spec::{CaRole, Expected, Generation};
 
 use crate::verifier::TrustConfig;
 
+/// Bumped whenever the generator's output changes, so shared worlds cached by an older build
+/// are not reused.
+const OUTPUT_VERSION: u32 = 2;
+
 /// Why a world could not be made or read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -141,7 +145,7 @@ impl World {
     pub fn shared(seed: u64, now: UnixTime) -> Result<Self, PkiError> {
         static GENERATING: Mutex<()> = Mutex::new(());
         let day = now.as_secs() / 86_400 * 86_400;
-        let dir = std::env::temp_dir().join(format!("vigie-pki-v1-{seed}-{day}"));
+        let dir = std::env::temp_dir().join(format!("vigie-pki-v{OUTPUT_VERSION}-{seed}-{day}"));
         let _guard = GENERATING.lock().unwrap_or_else(|e| e.into_inner());
         if dir.join("world.toml").is_file() {
             return Self::open(&dir);

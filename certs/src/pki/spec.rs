@@ -161,7 +161,6 @@ fn rpps(body: &str) -> String {
     format!("8{body}{}", luhn_key(body))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn card(
     name: &'static str,
     generation: Generation,

@@ -1,7 +1,7 @@
 //! Shared helpers for the integration tests: the shared world, times relative to it, and
 //! running openssl.
 
-#![allow(dead_code)]
+#![allow(dead_code, reason = "each test file uses a part of these helpers")]
 
 use std::path::Path;
 use std::process::Command;
