@@ -257,3 +257,28 @@ async fn a_client_without_a_certificate_is_refused_in_the_handshake() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn people_who_left_or_have_not_started_are_refused_while_the_connector_runs() {
+    let served = serve();
+    // HR changes while the connector serves: the nurse left, the doctor's contract starts
+    // later.
+    served.site.hr(&[
+        "899700123450;DOCTEUR;Jean;Médecin;urgences;ACTIF;01/01/2099;",
+        "0751234567;INFIRMIERE;Claire;Infirmier;soins;SORTI;01/01/2020;01/02/2020",
+        "899700075122;PHARMACIEN;Paul;Pharmacien;pharmacie;SUSPENDU;01/01/2020;",
+    ]);
+    served.site.ok(&["hr", "sync"]);
+    let departed = grant_over_quic(&served, "cps4-nurse").await.unwrap_err();
+    let not_started = grant_over_tcp(&served, "cps3-doctor", true)
+        .await
+        .unwrap_err();
+    assert_eq!(departed, Code::HR_DEPARTURE);
+    assert_eq!(not_started, Code::NOT_AUTHORIZED);
+    let reasons: Vec<String> = served
+        .audit_of("admission.refused")
+        .iter()
+        .map(|r| r["fields"]["reason"].as_str().expect("a reason").to_owned())
+        .collect();
+    assert_eq!(reasons, ["person-departed", "person-not-started"]);
+}

@@ -129,7 +129,7 @@ async fn slow_peer(served: &Served) -> tokio::task::JoinHandle<std::io::Result<(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slow_peer_stalls_no_one_and_is_dropped_at_the_handshake_timeout() {
-    let served = serve_with("handshake_timeout = \"5s\"", "");
+    let served = serve_with("handshake_timeout = \"10s\"", "");
     let slow = slow_peer(&served).await;
     let card = SoftCard::load(&served.world, "cps4-nurse");
     let (mut control, _quic) = granted_quic(&served, &card).await;
