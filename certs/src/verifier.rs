@@ -269,6 +269,9 @@ impl Verifier {
     /// Replaces every CRL at once (the connector's scheduled refresh). Each CRL must be signed
     /// by a configured CA; where the loaded CRL of an issuer is newer than the one given, the
     /// loaded one stays, so a replayed old CRL cannot un-revoke a card. On error nothing changes.
+    ///
+    /// Live sessions are not re-judged here: the caller calls [`verify`](Self::verify) again on
+    /// each session's stored leaf after a swap and ends those that are now refused.
     pub fn update_crls(&self, crls: &[CertificateRevocationListDer<'_>]) -> Result<(), CrlError> {
         let set = CrlSet::parse(crls, &self.crl_signers)?;
         let set = Arc::new(set.keep_newer_than(&self.crl_snapshot()));

@@ -265,3 +265,55 @@ pub(crate) fn cards() -> Vec<CardDef> {
         ),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::{IdNat, IdNatKind};
+
+    #[test]
+    fn card_table_matches_the_world_contract() {
+        let cards = cards();
+        let names: BTreeSet<_> = cards.iter().map(|c| c.name).collect();
+        assert_eq!(names.len(), cards.len(), "card names are unique");
+        let doctor = |name| {
+            cards
+                .iter()
+                .find(|c| c.name == name)
+                .map(|c| c.id_nat.clone())
+        };
+        assert_eq!(doctor("cps4-doctor"), doctor("cps3-doctor"));
+        let kinds: Vec<_> = cards
+            .iter()
+            .map(|c| IdNat::parse(&c.id_nat).map(|id| id.kind().clone()))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(kinds.contains(&IdNatKind::Rpps) && kinds.contains(&IdNatKind::Adeli));
+        assert!(
+            kinds
+                .iter()
+                .any(|k| matches!(k, IdNatKind::Structure { .. }))
+        );
+        let accepted_issuers: BTreeSet<_> = cards
+            .iter()
+            .filter(|c| c.expected == Expected::Accepted)
+            .map(|c| c.issuer)
+            .collect();
+        let personnes: BTreeSet<_> = CAS.iter().filter(|c| c.personnes).map(|c| c.stem).collect();
+        assert_eq!(
+            accepted_issuers, personnes,
+            "accepted cards span the PERSONNES CAs"
+        );
+    }
+
+    #[test]
+    fn parents_come_before_children() {
+        for (i, ca) in CAS.iter().enumerate() {
+            if let Some(parent) = ca.parent {
+                assert!(CAS[..i].iter().any(|p| p.stem == parent), "{}", ca.stem);
+            }
+        }
+    }
+}

@@ -295,3 +295,34 @@ pub fn time(unix: u64) -> der::Result<Time> {
         )?)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use der::Tagged;
+
+    use super::*;
+
+    #[test]
+    fn names_use_printable_country_utf8_rest_and_multi_valued_rdns() {
+        let name = name(&[
+            vec![Attr::new(oids::COUNTRY, "FR")],
+            vec![
+                Attr::new(oids::CN, "899700123450"),
+                Attr::new(oids::SURNAME, "ÉTÉ"),
+            ],
+        ])
+        .unwrap();
+        assert_eq!(name.0.len(), 2);
+        let country = name.0[0].0.iter().next().unwrap();
+        assert_eq!(country.value.tag(), Tag::PrintableString);
+        let person: Vec<_> = name.0[1].0.iter().collect();
+        assert_eq!(person.len(), 2, "CN and SN share one RDN");
+        assert!(person.iter().all(|atv| atv.value.tag() == Tag::Utf8String));
+    }
+
+    #[test]
+    fn times_switch_to_generalized_after_2049() {
+        assert!(matches!(time(2_524_607_999).unwrap(), Time::UtcTime(_)));
+        assert!(matches!(time(2_524_608_000).unwrap(), Time::GeneralTime(_)));
+    }
+}
