@@ -86,6 +86,17 @@ pub enum CardError {
     /// No reader is connected.
     #[error("no smart-card reader found; plug in the reader and retry")]
     NoReader,
+    /// The reader asked for (`--reader`) is not connected.
+    #[error(
+        "there is no reader named \"{reader}\" (readers found: {available}); check --reader or \
+         VIGIE_READER"
+    )]
+    NoSuchReader {
+        /// The name asked for.
+        reader: String,
+        /// The readers that exist, comma-separated.
+        available: String,
+    },
     /// The reader was unplugged during the operation.
     #[error("the card reader was disconnected; plug it in again and retry")]
     ReaderGone,

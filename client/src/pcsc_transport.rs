@@ -5,12 +5,16 @@
 //! removed, reader unplugged, service not running).
 
 use std::ffi::{CStr, CString};
+use std::time::Duration;
 
 use pcsc::{Context, Protocols, Scope, ShareMode};
 use tracing::debug;
 
 use crate::error::CardError;
 use crate::transport::{CardStatus, CardTransport};
+
+/// How often to ask the reader about a card that went silent.
+const SILENT_CARD_POLL: Duration = Duration::from_millis(100);
 
 /// A reader and whether it holds a card.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +55,7 @@ pub fn readers(ctx: &Context) -> Result<Vec<ReaderInfo>, CardError> {
         .into_iter()
         .map(|n| pcsc::ReaderState::new(n, pcsc::State::UNAWARE))
         .collect();
-    ctx.get_status_change(std::time::Duration::ZERO, &mut states)
+    ctx.get_status_change(Duration::ZERO, &mut states)
         .map_err(map_error)?;
     Ok(states
         .iter()
@@ -72,6 +76,7 @@ impl PcscTransport {
                 pcsc::Error::NoSmartcard | pcsc::Error::RemovedCard => CardError::NoCard {
                     reader: reader.to_string(),
                 },
+                pcsc::Error::UnknownReader => no_such_reader(ctx, reader),
                 other => map_error(other),
             })?;
         debug!(reader, "connected to the card");
@@ -100,12 +105,31 @@ impl PcscTransport {
     pub fn reader(&self) -> &str {
         &self.reader
     }
+
+    /// A card always ends its answer with a status word, so an empty answer means it stopped
+    /// mid-command. The reader notices a removal at its next presence poll (pcscd polls about
+    /// every 400 ms), so ask it for up to a second before calling it a removal.
+    fn silent_card(&self) -> CardError {
+        for _ in 0..10 {
+            match self.card.status2_owned() {
+                Err(e) => return map_error(e),
+                Ok(status) if !status.status().contains(pcsc::Status::PRESENT) => {
+                    return CardError::CardRemoved;
+                }
+                Ok(_) => std::thread::sleep(SILENT_CARD_POLL),
+            }
+        }
+        CardError::Reader("the card stopped answering in the middle of a command".into())
+    }
 }
 
 impl CardTransport for PcscTransport {
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, CardError> {
         let mut buffer = [0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
         let response = self.card.transmit(apdu, &mut buffer).map_err(map_error)?;
+        if response.is_empty() {
+            return Err(self.silent_card());
+        }
         Ok(response.to_vec())
     }
 
@@ -119,6 +143,23 @@ impl CardTransport for PcscTransport {
             reader,
             atr: status.atr().to_vec(),
         })
+    }
+}
+
+fn no_such_reader(ctx: &Context, reader: &str) -> CardError {
+    let names: Vec<String> = readers(ctx)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    let available = if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    };
+    CardError::NoSuchReader {
+        reader: reader.to_string(),
+        available,
     }
 }
 

@@ -141,6 +141,20 @@ fn a_card_pulled_mid_session_reads_as_removed() {
 }
 
 #[test]
+fn a_card_pulled_during_a_signature_reads_as_removed() {
+    let Some(lab) = Lab::with_card("cps3-doctor") else {
+        return;
+    };
+    let mut card = Card::open(lab.connect()).expect("open");
+    card.verify_pin(&pin("1234")).expect("right PIN");
+    lab.card.faults().pull_on_next_apdu();
+    let err = card
+        .sign(CardScheme::Pkcs1Sha256, b"m")
+        .expect_err("card pulled mid-APDU");
+    assert!(err.is_card_gone(), "expected a removal, got: {err}");
+}
+
+#[test]
 fn watcher_sees_removal_and_reinsertion() {
     let Some(mut lab) = Lab::with_card("cps3-pharmacist") else {
         return;

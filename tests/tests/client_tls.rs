@@ -95,8 +95,8 @@ fn serve_once(
     })
 }
 
-fn handshake_with_card(name: &str) -> (Seen, Vec<u8>) {
-    let lab = Lab::with_card(name).expect("this test needs root");
+/// A client configuration signing with `name`'s card, PIN verified; and the card's leaf.
+fn card_client(lab: &Lab) -> (rustls::ClientConfig, Vec<u8>) {
     let world = world();
     let mut card = Card::open(lab.connect()).expect("open the card");
     let leaf = card.read_auth_certificate().expect("certificate");
@@ -105,16 +105,32 @@ fn handshake_with_card(name: &str) -> (Seen, Vec<u8>) {
     let issuer = CertificateDer::from_pem_file(lab.card_dir.join("chain.pem")).expect("chain.pem");
     let chain = vec![CertificateDer::from(leaf.clone()), issuer];
     let card = Arc::new(Mutex::new(card));
-    let config =
-        tls::client_config(Arc::clone(&card), chain, roots(world.dir())).expect("client config");
+    let config = tls::client_config(card, chain, roots(world.dir())).expect("client config");
+    (config, leaf)
+}
 
+/// Starts a one-shot server and opens the client's connection to it.
+fn connect(
+    config: rustls::ClientConfig,
+) -> (
+    StreamOwned<ClientConnection, TcpStream>,
+    JoinHandle<Result<Seen, String>>,
+) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("loopback listener");
     let addr = listener.local_addr().expect("address");
-    let server = serve_once(listener, server_config(world.dir()));
-
+    let server = serve_once(listener, server_config(world().dir()));
     let name = ServerName::try_from("connector.vigie.test").expect("server name");
     let conn = ClientConnection::new(Arc::new(config), name).expect("client connection");
-    let mut tls = StreamOwned::new(conn, TcpStream::connect(addr).expect("connect"));
+    (
+        StreamOwned::new(conn, TcpStream::connect(addr).expect("connect")),
+        server,
+    )
+}
+
+fn handshake_with_card(name: &str) -> (Seen, Vec<u8>) {
+    let lab = Lab::with_card(name).expect("this test needs root");
+    let (config, leaf) = card_client(&lab);
+    let (mut tls, server) = connect(config);
     let mut hello = [0u8; 5];
     let read = tls.read_exact(&mut hello);
     if let Err(e) = &read {
@@ -144,6 +160,33 @@ fn cps3_authenticates_over_tls_1_2() {
     assert_eq!(
         seen.client_cert, leaf,
         "the server saw the card's certificate"
+    );
+}
+
+#[test]
+fn a_card_pulled_before_the_handshake_fails_it_as_a_card_error() {
+    if skip_unless_root() {
+        return;
+    }
+    let mut lab = Lab::with_card("cps4-nurse").expect("root");
+    let (config, _) = card_client(&lab);
+    lab.pull();
+    let (mut tls, server) = connect(config);
+    let mut hello = [0u8; 5];
+    assert!(
+        tls.read_exact(&mut hello).is_err(),
+        "no session without the card"
+    );
+    let err = tls
+        .conn
+        .process_new_packets()
+        .expect_err("the handshake failed");
+    let card = signer::card_error(&err).unwrap_or_else(|| panic!("not a card error: {err}"));
+    assert!(card.is_card_gone(), "{card}");
+    drop(tls);
+    assert!(
+        server.join().expect("server thread").is_err(),
+        "the server saw no client"
     );
 }
 
