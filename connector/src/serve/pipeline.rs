@@ -7,6 +7,7 @@
 //! on the async threads.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use chrono::Utc;
 use ring::rand::SecureRandom as _;
@@ -79,7 +80,7 @@ pub async fn admit_card(
     let started = start(shared, &live, peer).await;
     match started {
         Ok(id) => Ok(Admission {
-            grant: grant(shared, id, &live),
+            grant: grant(shared, id, &live, card.not_after),
             live,
         }),
         Err(code) => {
@@ -166,8 +167,9 @@ async fn audited(shared: &Shared, event: AuditEvent) -> Result<(), Code> {
     })
 }
 
-fn grant(shared: &Shared, id: SessionId, live: &LiveSession) -> SessionGrant {
+fn grant(shared: &Shared, id: SessionId, live: &LiveSession, card_not_after: u64) -> SessionGrant {
     let limits = &shared.limits;
+    let now = Utc::now().timestamp().max(0).unsigned_abs();
     SessionGrant {
         version: vigie_protocol::limits::PROTOCOL_VERSION,
         session_id: id,
@@ -177,12 +179,19 @@ fn grant(shared: &Shared, id: SessionId, live: &LiveSession) -> SessionGrant {
         apps: live.apps.iter().map(published_app).collect(),
         dns_server: limits.dns_server,
         idle_timeout: Some(limits.idle_timeout),
-        max_lifetime: Some(limits.max_lifetime),
+        max_lifetime: Some(lifetime(limits.max_lifetime, card_not_after, now)),
         reproof_interval: Some(limits.reproof_interval),
         // TODO: resuming on another workstation needs a token store; until then clients
         // start a new session after a reconnect.
         resume_token: None,
     }
+}
+
+/// The session's maximum lifetime: the configured one, cut short so the session does not
+/// outlive the card certificate (at least a second, so the grant stays valid).
+fn lifetime(configured: Duration, card_not_after: u64, now: u64) -> Duration {
+    let left = Duration::from_secs(card_not_after.saturating_sub(now).max(1));
+    configured.min(left)
 }
 
 fn published_app(app: &AppAccess) -> PublishedApp {
@@ -214,6 +223,14 @@ pub fn hex(id: &SessionId) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_session_never_outlives_its_card() {
+        let twelve_hours = Duration::from_secs(12 * 3600);
+        assert_eq!(lifetime(twelve_hours, 1_000_000, 0), twelve_hours);
+        assert_eq!(lifetime(twelve_hours, 1_000, 400), Duration::from_secs(600));
+        assert_eq!(lifetime(twelve_hours, 1_000, 2_000), Duration::from_secs(1));
+    }
 
     #[test]
     fn apps_keep_their_ports_and_never_their_backend() {
