@@ -9,6 +9,10 @@ APT_PACKAGES=(
   opensc                     # an independent check of the emulated CPS3 card
   openssl                    # building test certificates in tests, independently of vigie-pki
   iproute2 iputils-ping procps # network namespaces, veth links and process control in the lab
+  nftables                   # the connector's address translation to the published apps
+  wireguard-go wireguard-tools # a standard WireGuard peer, to prove our data plane interoperates
+  slapd ldap-utils           # a real OpenLDAP server for the HR directory sync tests
+  python3                    # small test servers (HTTP) behind the connector
 )
 CARGO_TOOLS=(cargo-fuzz) # bounded fuzz runs of every parser of untrusted bytes
 
@@ -24,6 +28,13 @@ done
 if ((${#missing[@]})); then
   echo "setup: installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Daemons installed here (pcscd, slapd) must not start as system services: the lab and the
+  # tests start their own private instances. policy-rc.d tells the packages not to start them.
+  policy=/usr/sbin/policy-rc.d
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 else
