@@ -41,7 +41,7 @@ it) answer the PIN question without a person. Never set them on a clinician's co
 anyone who can read the environment or the file can use the card.")]
 struct CardArgs {
     /// Also check the PIN on the card. A wrong PIN uses one of the card's 3 tries.
-    #[arg(long)]
+    #[arg(long, env = "VIGIE_TEST_PIN")]
     test_pin: bool,
     /// Use this reader (as listed by the error message or `pcsc_scan`); default: the first
     /// reader holding a card.
@@ -78,6 +78,7 @@ impl CardArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    forbid_core_dumps();
     let result = match &cli.command {
         Command::Card(args) => card(args),
     };
@@ -87,6 +88,18 @@ fn main() -> ExitCode {
             eprintln!("vigie: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The PIN passes through this process's memory: keep it out of core dumps and out of reach
+/// of `ptrace` by other users' tools. Failing to do so is worth a warning, not a refusal.
+fn forbid_core_dumps() {
+    use nix::sys::resource::{Resource, setrlimit};
+    if let Err(e) = setrlimit(Resource::RLIMIT_CORE, 0, 0) {
+        tracing::warn!(error = %e, "cannot disable core dumps");
+    }
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        tracing::warn!(error = %e, "cannot mark the process non-dumpable");
     }
 }
 

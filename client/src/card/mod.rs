@@ -33,6 +33,10 @@ const ODF: [u8; 2] = [0x50, 0x31];
 const EF_SN_ICC: [u8; 4] = [0x3F, 0x00, 0xD0, 0x03];
 /// Issuer bytes that open EF.SN.ICC on every CPS card.
 const SN_ICC_PREFIX: [u8; 7] = [0x5A, 0x0A, 0x80, 0x25, 0x00, 0x00, 0x01];
+/// Reference of the card holder's PIN (VERIFY P2), global PIN `01` on both generations.
+const PIN_REFERENCE: u8 = 0x01;
+/// GET DATA selector of the CPS3 PIN object: SDO `BF 81 01`, its header (`A0`).
+const PIN_SDO_QUERY: [u8; 10] = [0x4D, 0x08, 0x70, 0x06, 0xBF, 0x81, 0x01, 0x02, 0xA0, 0x80];
 /// Modulus length of a CPS key when the certificate has not been read yet.
 const DEFAULT_MODULUS_LEN: usize = 256;
 
@@ -153,29 +157,46 @@ impl<T: CardTransport> Card<T> {
     }
 
     /// How many PIN tries are left, without spending one.
+    ///
+    /// Asks with a VERIFY without data (ISO 7816-4); a CPS3 that refuses it is asked for its
+    /// IAS-ECC PIN object instead, as the ANS middleware does.
     pub fn pin_state(&mut self) -> Result<PinState, CardError> {
         let ch = self.channel();
-        let probe = ch.command(0x20, 0x00, self.pin_reference());
+        let probe = ch.command(0x20, 0x00, PIN_REFERENCE);
         let response = ch.exchange(&mut self.transport, probe)?;
-        pin_status::state_from_probe(response.sw)
+        match pin_status::state_from_probe(response.sw) {
+            Err(CardError::Unexpected { .. }) if self.generation == Generation::Cps3 => {
+                self.pin_data_object()
+            }
+            other => other,
+        }
+    }
+
+    /// CPS3: `GET DATA` of the PIN's security data object, from the MF.
+    fn pin_data_object(&mut self) -> Result<PinState, CardError> {
+        let ch = self.channel();
+        files::select_path(&mut self.transport, ch, &[0x3F, 0x00])?;
+        let get = ch
+            .command(0xCB, 0x3F, 0xFF)
+            .with_data(&PIN_SDO_QUERY)
+            .with_le(0);
+        let data = ch
+            .exchange(&mut self.transport, get)?
+            .ok_data("read the PIN counter")?;
+        self.select_application()?;
+        parse_pin_data_object(&data)
     }
 
     /// Presents the PIN. A wrong PIN reports the tries left; a blocked card says so.
     pub fn verify_pin(&mut self, pin: &Pin) -> Result<(), CardError> {
         let ch = self.channel();
-        let verify = ch
-            .command(0x20, 0x00, self.pin_reference())
-            .with_data(pin.ascii());
+        let verify = ch.command(0x20, 0x00, PIN_REFERENCE).with_data(pin.ascii());
         let response = ch.exchange(&mut self.transport, verify)?;
         match pin_status::state_from_probe(response.sw)? {
             PinState::Verified => Ok(()),
             PinState::TriesLeft(tries_left) => Err(CardError::WrongPin { tries_left }),
             PinState::Blocked => Err(CardError::PinBlocked),
         }
-    }
-
-    fn pin_reference(&self) -> u8 {
-        0x01
     }
 
     /// Signs `message` (hashed here with SHA-256) with the authentication key.

@@ -175,3 +175,28 @@ fn card_number_parser_checks_the_issuer() {
     bad[8] = 0xA1;
     assert!(parse_card_number(&bad).is_err());
 }
+
+#[test]
+fn a_cps3_refusing_the_pin_probe_is_asked_for_its_pin_object() {
+    let sdo = [
+        0x70, 0x16, 0xBF, 0x81, 0x01, 0x12, 0xA0, 0x10, 0x9A, 0x01, 0x03, 0x9B, 0x01, 0x02, 0xA1,
+        0x08, 0x8C, 0x06, 0xF3, 0x00, 0x00, 0x13, 0xFF, 0x00, 0x90, 0x00,
+    ];
+    let replies = vec![
+        vec![0x90, 0x00],
+        vec![0x6A, 0x86],
+        vec![0x90, 0x00],
+        vec![0x61, 0x18],
+        sdo.to_vec(),
+        vec![0x90, 0x00],
+    ];
+    let mut card = Card::open(Scripted::new(&crate::testing::CPS3_ATR, replies)).expect("open");
+    assert_eq!(card.pin_state().expect("state"), PinState::TriesLeft(2));
+    let sent = card.into_transport().sent;
+    assert_eq!(
+        sent[3][..5],
+        [0x00, 0xCB, 0x3F, 0xFF, 0x0A],
+        "GET DATA without Le on T=0"
+    );
+    assert_eq!(sent[4], [0x00, 0xC0, 0x00, 0x00, 0x18]);
+}
