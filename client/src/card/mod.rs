@@ -146,6 +146,8 @@ impl<T: CardTransport> Card<T> {
         let cdf = self.read_path(&pkcs15::cdf_path(&odf)?)?;
         let der = self.read_path(&pkcs15::auth_certificate_path(&cdf)?)?;
         self.modulus_len = identity::rsa_modulus_len(&der)?;
+        // Back to the application that holds the keys (the ChipDoc applet on a CPS4).
+        self.select_application()?;
         debug!(bytes = der.len(), "authentication certificate read");
         Ok(der)
     }
