@@ -386,6 +386,13 @@ mod tests {
     }
 
     #[test]
+    fn the_verifier_can_be_shared_between_connection_tasks() {
+        fn shareable<T: Send + Sync + 'static>() {}
+        shareable::<Verifier>();
+        shareable::<VerifiedCard>();
+    }
+
+    #[test]
     fn a_bad_intermediate_is_named_by_its_own_index() {
         let garbage = CertificateDer::from(vec![0x30, 0x00]);
         assert!(matches!(
