@@ -11,10 +11,10 @@
 //!
 //! # Durability
 //!
-//! Each record is written with a single `write` of one line, then `fdatasync`ed before
-//! [`AuditLog::append`] returns, so an acknowledged record survives a crash or power loss. The
-//! head of the chain (last sequence number and hash) is kept in `audit.head` beside the day
-//! files and replaced atomically after each record; it lets the next writer continue the chain
+//! Each record, or each batch of records ([`AuditLog::append_all`]), is written with a single
+//! `write`, then `fdatasync`ed before the append returns, so an acknowledged record survives a
+//! crash or power loss. The head of the chain (last sequence number and hash) is kept in
+//! `audit.head` beside the day files and replaced atomically after each append; it lets the next writer continue the chain
 //! and lets [`verify`] notice records cut from the end. Writers from several processes (the
 //! service and the admin CLI) take an exclusive lock on `audit.lock` around each append.
 //!

@@ -151,9 +151,7 @@ fn apply(ctx: &mut Context, plan: &SyncPlan, path: &std::path::Path) -> anyhow::
                 .field("reason", w.reason.code())
         }))
         .collect();
-    for event in events {
-        ctx.record(event)?;
-    }
+    ctx.record_all(&events)?;
     let summary = ctx
         .admin_event(AuditKind::HrSync)
         .field("file", source)

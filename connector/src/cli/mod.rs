@@ -138,6 +138,14 @@ impl Context {
         Ok(())
     }
 
+    /// Writes several audit records with one disk flush.
+    fn record_all(&mut self, events: &[AuditEvent]) -> anyhow::Result<()> {
+        self.audit
+            .append_all(events, self.now)
+            .context("the changes were made but could not be audited")?;
+        Ok(())
+    }
+
     /// An event caused by the admin running this command.
     fn admin_event(&self, kind: AuditKind) -> AuditEvent {
         AuditEvent::new(kind, self.admin.clone())
