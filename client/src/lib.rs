@@ -15,6 +15,8 @@
 //! - [`signer`] and [`tls`]: a `rustls` signing key backed by the card, and the client
 //!   configuration that offers TLS 1.3 only when the card can sign RSA-PSS.
 //! - [`watch`]: card insertion and removal events for the session layer.
+//! - [`control`]: the control channel to the connector (`vigie up`, `status`, `down`), on
+//!   tokio: QUIC or TLS/TCP, the session loop, the status file and control socket.
 //!
 //! What it is not: it does not validate certificates (the connector does, with
 //! `vigie-certs`), keeps no PIN beyond one verification, and never logs a PIN or card data.
@@ -25,6 +27,7 @@
 pub mod apdu;
 pub mod atr;
 pub mod card;
+pub mod control;
 pub mod error;
 pub mod identity;
 pub mod pcsc_transport;

@@ -1,8 +1,11 @@
 //! `vigie`: the client of Vigie, hospital remote access with the CPS card.
 //!
-//! For now it answers the help desk's first questions: which reader, which card, whose card,
-//! and does the PIN work (`vigie card`, `vigie card --test-pin`).
+//! It answers the help desk's first questions: which reader, which card, whose card, and does
+//! the PIN work (`vigie card`, `vigie card --test-pin`); and it brings the session up with the
+//! card (`vigie up`, `vigie status`, `vigie down`).
 #![forbid(unsafe_code)]
+
+mod session_cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +35,12 @@ enum Command {
     /// The first thing to run when a card "does not work": it tells whether the reader sees a
     /// card, whether it is a CPS card, who it belongs to, and how many PIN tries are left.
     Card(CardArgs),
+    /// Connect to the hospital with the card and show the applications you can reach.
+    Up(session_cli::UpArgs),
+    /// Show the running session and its applications.
+    Status(session_cli::StateArgs),
+    /// End the running session (asks the `vigie up` of another terminal to end it).
+    Down(session_cli::StateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -81,6 +90,9 @@ fn main() -> ExitCode {
     forbid_core_dumps();
     let result = match &cli.command {
         Command::Card(args) => card(args),
+        Command::Up(args) => return session_cli::up(args),
+        Command::Status(args) => session_cli::status(args),
+        Command::Down(args) => session_cli::down(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,287 @@
+//! The control channel: `vigie up` brings a session up with the card, keeps it while the
+//! card stays, and ends it on `Ctrl-C` or `vigie down`.
+//!
+//! ```text
+//!  card (PIN) ──▶ TLS config ──▶ QUIC, or TLS/TCP ──▶ ClientSession ◀─▶ connector
+//!                                                       ▲    │
+//!  card watch ─ removed/inserted ─┐  re-proof signing ──┘    └─▶ screen, status.json
+//!  Ctrl-C, vigie down (socket) ───┴──────────▶ Driver (one task)
+//! ```
+//!
+//! The card decides the transport: a CPS4 (RSA-PSS) uses QUIC with TLS 1.3, and TLS 1.3 over
+//! TCP when UDP gets no answer within a few seconds; a CPS3 (PKCS#1 v1.5 only) uses TLS 1.2
+//! over TCP. Both reach the connector's one port. A refusal reads as one sentence and a code
+//! for the help desk ([`UpError`]), with its own exit code ([`exit`]).
+//!
+//! What it is not, yet: the tunnel. The grant's apps are shown and written to the status
+//! file, and the session's WireGuard key pair is made ([`TunnelKey`]) and its public half
+//! sent, but no TUN device, route or DNS is set up, and packets the connector might send
+//! inside the control channel are dropped. `vigie up` runs in the foreground only.
+//!
+//! Logging: info when the session is granted and when it ends; debug for the transport's
+//! decisions; the apps and addresses go to the screen and the status file, not the log.
+
+mod card_open;
+pub mod connect;
+pub mod display;
+pub mod error;
+pub mod session;
+pub mod status;
+pub mod tls_setup;
+pub mod tunnel_key;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::ServerName;
+use tokio::sync::mpsc;
+use tracing::warn;
+use vigie_protocol::{Capabilities, ClientSession, Hello, SessionConfig};
+
+pub use connect::Transport;
+pub use error::{UpError, exit};
+pub use status::{StateDir, Status, default_state_dir};
+pub use tunnel_key::TunnelKey;
+
+use crate::atr::Generation;
+use crate::pin_entry::PinSource;
+use crate::watch::{CardEvent, CardWatcher};
+use connect::{Channel, Target};
+use session::{Driver, Inputs, SessionCard};
+
+/// The connector's port when `--connector` names none.
+pub const DEFAULT_PORT: u16 = 443;
+
+/// Everything `vigie up` needs to know.
+#[derive(Debug, Clone)]
+pub struct UpConfig {
+    /// `HOST[:PORT]` of the connector.
+    pub connector: String,
+    /// The name in the connector's certificate; default: the host of `connector`.
+    pub server_name: Option<String>,
+    /// The CA (PEM) that signed the connector's certificate.
+    pub server_ca: PathBuf,
+    /// The reader; default: the first holding a card.
+    pub reader: Option<String>,
+    pub pin_source: PinSource,
+    pub state_dir: PathBuf,
+    /// How long QUIC may go unanswered before a CPS4 falls back to TCP.
+    pub udp_wait: Duration,
+    /// Never try QUIC.
+    pub tcp_only: bool,
+}
+
+/// Brings the session up and runs it until the user or the connector ends it.
+pub async fn up(config: &UpConfig, screen: Box<dyn Write + Send>) -> Result<(), UpError> {
+    let state = StateDir::new(config.state_dir.clone());
+    state.claim()?;
+    let result = up_claimed(config, &state, screen).await;
+    state.clear();
+    result
+}
+
+async fn up_claimed(
+    config: &UpConfig,
+    state: &StateDir,
+    mut screen: Box<dyn Write + Send>,
+) -> Result<(), UpError> {
+    let target = resolve(config).await?;
+    let roots = tls_setup::server_roots(&config.server_ca)?;
+    let (reader, source) = (config.reader.clone(), config.pin_source.clone());
+    let opened = tokio::task::spawn_blocking(move || card_open::open(reader.as_deref(), &source))
+        .await
+        .map_err(|e| UpError::Config(format!("the card thread failed: {e}")))??;
+    let (generation, reader) = (opened.card.generation(), opened.card.reader().to_owned());
+    let reopen = card_open::reopener(&reader, &opened.certificate, &config.pin_source);
+    let card = Arc::new(Mutex::new(opened.card));
+    let tls = tls_setup::client_config(Arc::clone(&card), opened.certificate, roots)?;
+
+    let mut status = connecting_status(config, generation, &reader);
+    state.write(&status)?;
+    let _ = writeln!(
+        screen,
+        "Connecting to {} with the {generation} card...",
+        target.display
+    );
+    let mut channel = open_channel(config, &target, generation, tls, &mut screen).await?;
+    status.transport = Some(channel.transport().to_string());
+
+    // The secret stays here for the tunnel; only the public half leaves.
+    let key = TunnelKey::generate()?;
+    let session = new_session(&key)?;
+    let (quit_tx, quit) = mpsc::channel(4);
+    state.listen(quit_tx.clone())?;
+    spawn_signal_watch(quit_tx);
+    let (watcher, card_events) = watch_cards();
+    let inputs = Inputs { quit, card_events };
+    let card = SessionCard {
+        card,
+        reader,
+        reopen,
+    };
+    let mut driver = Driver::new(session, card, state.clone(), status, screen, target);
+    let result = driver.run(channel.stream(), inputs).await;
+    channel.close().await;
+    drop(watcher);
+    result
+}
+
+async fn open_channel(
+    config: &UpConfig,
+    target: &Target,
+    generation: Generation,
+    tls: rustls::ClientConfig,
+    screen: &mut Box<dyn Write + Send>,
+) -> Result<Channel, UpError> {
+    if generation == Generation::Cps3 || config.tcp_only {
+        return connect::tcp(target, tls).await;
+    }
+    let fallback = || {
+        let _ = writeln!(screen, "UDP seems blocked, using TCP.");
+    };
+    connect::quic_or_tcp(target, tls, config.udp_wait, fallback).await
+}
+
+fn new_session(key: &TunnelKey) -> Result<ClientSession, UpError> {
+    let capabilities = Capabilities::NOTICES | Capabilities::RESUME_IN_PLACE;
+    let software = format!("vigie/{}", env!("CARGO_PKG_VERSION"));
+    let hello = Hello::new(capabilities, software);
+    ClientSession::new(
+        SessionConfig::default(),
+        hello,
+        key.public(),
+        Instant::now(),
+    )
+    .map_err(|e| UpError::Config(format!("cannot write the hello: {e}")))
+}
+
+fn connecting_status(config: &UpConfig, generation: Generation, reader: &str) -> Status {
+    let now = display::unix_now();
+    Status {
+        pid: std::process::id(),
+        state: "connecting".into(),
+        session_id: None,
+        connector: config.connector.clone(),
+        transport: None,
+        card: generation.to_string(),
+        reader: reader.to_owned(),
+        tunnel_address: None,
+        dns_server: None,
+        apps: Vec::new(),
+        started_at: now,
+        granted_at: None,
+        updated_at: now,
+        idle_timeout: None,
+        max_lifetime: None,
+    }
+}
+
+/// The connector's address and TLS name from `HOST[:PORT]` and `--server-name`.
+async fn resolve(config: &UpConfig) -> Result<Target, UpError> {
+    let (host, port) = split_host_port(&config.connector)?;
+    let name = config.server_name.clone().unwrap_or_else(|| host.clone());
+    let server_name = ServerName::try_from(name.clone()).map_err(|_| {
+        UpError::Config(format!(
+            "{name:?} is not a server name; check --server-name"
+        ))
+    })?;
+    let unreachable = |detail: String| UpError::Unreachable {
+        connector: config.connector.clone(),
+        detail,
+    };
+    let address = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| unreachable(format!("cannot resolve {host}: {e}")))?
+        .next()
+        .ok_or_else(|| unreachable(format!("{host} has no address")))?;
+    Ok(Target {
+        address,
+        server_name,
+        display: config.connector.clone(),
+    })
+}
+
+/// `host`, `host:port`, `[v6]:port`, `v4:port`.
+fn split_host_port(connector: &str) -> Result<(String, u16), UpError> {
+    let bad = || {
+        UpError::Config(format!(
+            "--connector {connector:?} is not HOST or HOST:PORT (e.g. vigie.chu.example:443)"
+        ))
+    };
+    if connector.is_empty() {
+        return Err(bad());
+    }
+    if let Some(rest) = connector.strip_prefix('[') {
+        let (host, port) = rest.split_once("]:").ok_or_else(bad)?;
+        return Ok((host.to_owned(), port.parse().map_err(|_| bad())?));
+    }
+    match connector.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => {
+            Ok((host.to_owned(), port.parse().map_err(|_| bad())?))
+        }
+        Some(_) => Ok((connector.to_owned(), DEFAULT_PORT)),
+        None => Ok((connector.to_owned(), DEFAULT_PORT)),
+    }
+}
+
+/// `Ctrl-C` and `SIGTERM` end the session like `vigie down`.
+fn spawn_signal_watch(quit: mpsc::Sender<()>) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            if quit.send(()).await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// The card watch, its events brought onto the runtime. Without PC/SC events the session
+/// still runs, but does not pause when the card leaves: worth a warning.
+fn watch_cards() -> (Option<CardWatcher>, mpsc::Receiver<CardEvent>) {
+    let (tx, rx) = mpsc::channel(16);
+    let (watcher, events) = match CardWatcher::spawn() {
+        Ok(started) => started,
+        Err(error) => {
+            warn!(%error, "cannot watch the card; the session will not pause when it is removed");
+            // A closed channel only disables its branch of the loop.
+            return (None, rx);
+        }
+    };
+    std::thread::spawn(move || {
+        while let Ok(event) = events.recv() {
+            if tx.blocking_send(event).is_err() {
+                return;
+            }
+        }
+    });
+    (Some(watcher), rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connector_addresses_take_the_default_port() {
+        let split = |s: &str| split_host_port(s).expect(s);
+        assert_eq!(
+            split("vigie.chu.example"),
+            ("vigie.chu.example".into(), 443)
+        );
+        assert_eq!(split("127.0.0.1:8443"), ("127.0.0.1".into(), 8443));
+        assert_eq!(split("[::1]:443"), ("::1".into(), 443));
+        assert_eq!(split("::1"), ("::1".into(), 443));
+        let bad = split_host_port("vigie:https").expect_err("not a port");
+        assert!(bad.to_string().contains("HOST:PORT"), "{bad}");
+    }
+}
