@@ -2,9 +2,11 @@
 //!
 //! The basic channel starts on the CPS2ter applet, which this lab does not emulate beyond
 //! SELECT. A SELECT of the ChipDoc AID opens the channel it is sent on (implicit opening, ISO
-//! 7816-4) and makes the applet's file tree current there. On a channel where ChipDoc is not
-//! selected (never was, or another AID was selected since), every command but SELECT, MANAGE
-//! CHANNEL and GET RESPONSE answers `6985`.
+//! 7816-4) and makes the applet's file tree current there; so does a SELECT of the CPS2ter
+//! or GlobalPlatform helper AID, which leaves ChipDoc. On a channel where ChipDoc is not
+//! selected (never was, or another applet was selected since), every command but SELECT,
+//! MANAGE CHANNEL and GET RESPONSE answers `6985`. An unknown AID answers `6A82` and changes
+//! nothing.
 //!
 //! Private-key commands: no INTERNAL AUTHENTICATE (`6D00`). PSO:DECIPHER (`2A 80 86`) applies
 //! raw RSA to the host-padded block (an optional leading `00` padding indicator is stripped),
@@ -17,7 +19,7 @@ use rsa::traits::PublicKeyParts;
 use super::apdu::{Command, Response, Sw};
 use super::cps3;
 use super::keys;
-use super::layout::{CHIPDOC_AID, CPS4_AUTH_KEY, CPS4_SIGN_KEY};
+use super::layout::{CHIPDOC_AID, CPS2TER_AID, CPS4_AUTH_KEY, CPS4_SIGN_KEY};
 use super::security::Template;
 use super::state::{CHANNELS, CardState, Channel};
 
@@ -98,16 +100,22 @@ fn select(card: &mut CardState, cmd: &Command) -> Response {
             Sw::OK.into()
         };
     }
+    if cmd.p1 == 0x04 && is_other_applet(&cmd.data) {
+        // CPS2ter or the GlobalPlatform helper: selectable (the Cryptolib does so when it
+        // recovers), idle, and ChipDoc is no longer selected on this channel.
+        *card.channels[index].get_or_insert_with(Channel::default) = Channel::default();
+        return Sw::OK.into();
+    }
     let Some(channel) = card.channels[index].as_mut() else {
         return Sw::CHANNEL_NOT_SUPPORTED.into();
     };
     if !channel.chipdoc {
-        // Another applet of the card (CPS2ter, the GlobalPlatform helper): selectable, idle.
         return if cmd.p1 == 0x04 {
-            Sw::OK.into()
+            Sw::FILE_NOT_FOUND
         } else {
-            Sw::CONDITIONS_NOT_SATISFIED.into()
-        };
+            Sw::CONDITIONS_NOT_SATISFIED
+        }
+        .into();
     }
     match card.fs.select(channel.selection, cmd) {
         Ok((selection, fcp)) => {
@@ -118,13 +126,15 @@ fn select(card: &mut CardState, cmd: &Command) -> Response {
                 Sw::OK.into()
             }
         }
-        // Selecting an AID the applet does not hold deselects it, as on the real card.
-        Err(sw) if cmd.p1 == 0x04 => {
-            channel.chipdoc = false;
-            sw.into()
-        }
+        // A failed SELECT leaves the current selection as it was (ISO 7816-4).
         Err(sw) => sw.into(),
     }
+}
+
+/// The card's other applets, which the lab does not emulate beyond SELECT.
+fn is_other_applet(aid: &[u8]) -> bool {
+    const IDS_AID: [u8; 7] = [0xA0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00];
+    !aid.is_empty() && (CPS2TER_AID.starts_with(aid) || IDS_AID.starts_with(aid))
 }
 
 fn key_for(card: &CardState, reference: Option<u8>) -> Result<&RsaPrivateKey, Sw> {

@@ -196,13 +196,20 @@ fn cps4_needs_chipdoc_on_channel_1() {
             &with_data(&[0x01, 0xA4, 0x04, 0x0C], &[0xA0, 0, 0, 1, 0x51])
         )
         .1,
-        0x6A82
+        0x9000,
+        "the GlobalPlatform helper is selectable"
     );
     assert_eq!(
         exchange(&card, &[0x01, 0xB0, 0x00, 0x00, 0x0C]).1,
         0x6985,
         "deselected"
     );
+    let unknown = with_data(&[0x01, 0xA4, 0x04, 0x0C], &[0xD2, 0x76, 0x00]);
+    assert_eq!(exchange(&card, &unknown).1, 0x6A82);
+    cps4_open(&card);
+    assert_eq!(exchange(&card, &unknown).1, 0x6A82);
+    let (_, status) = exchange(&card, &[0x01, 0xA4, 0x00, 0x0C, 0x02, 0xD0, 0x03]);
+    assert_eq!(status, 0x9000, "a failed SELECT keeps ChipDoc selected");
     cps4_open(&card);
     assert_eq!(
         exchange(
