@@ -43,6 +43,22 @@ fn text(output: &Output) -> String {
     )
 }
 
+/// Waits until pcscd shows a card in `reader` (`opensc-tool --wait` returns on any reader).
+fn wait_for_card(reader: &str) {
+    let ctx = pcsc::Context::establish(pcsc::Scope::User).expect("PC/SC context");
+    let name = std::ffi::CString::new(reader).expect("reader name");
+    let mut states = [pcsc::ReaderState::new(name, pcsc::State::UNAWARE)];
+    let start = std::time::Instant::now();
+    while !states[0].event_state().contains(pcsc::State::PRESENT) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "no card in {reader}"
+        );
+        states[0].sync_current_state();
+        let _ = ctx.get_status_change(Some(std::time::Duration::from_millis(500)), &mut states);
+    }
+}
+
 struct Setup {
     pcscd: Arc<Pcscd>,
     slot: ReaderSlot,
@@ -64,8 +80,7 @@ fn opensc_recognises_the_cps3_and_reads_its_certificate() {
     let card = VirtualCard::load(&identity_dir("cps3-doctor")).expect("identity");
     let _inserted = card.insert(&s.slot).expect("insert");
     let reader = s.slot.reader_name();
-    let wait = opensc(&s.pcscd, "opensc-tool", &["-r", &reader, "-w", "-a"]);
-    assert!(wait.status.success(), "{}", text(&wait));
+    wait_for_card(&reader);
     let name = opensc(&s.pcscd, "opensc-tool", &["-r", &reader, "-n"]);
     assert!(
         String::from_utf8_lossy(&name.stdout).contains("IAS-ECC"),
@@ -124,8 +139,7 @@ fn pkcs11_tool_signs_with_the_cps3_authentication_key() {
     let card = VirtualCard::load(&identity_dir("cps3-doctor")).expect("identity");
     let _inserted = card.insert(&s.slot).expect("insert");
     let reader = s.slot.reader_name();
-    let wait = opensc(&s.pcscd, "opensc-tool", &["-r", &reader, "-w", "-a"]);
-    assert!(wait.status.success(), "{}", text(&wait));
+    wait_for_card(&reader);
     let dir = vigie_lab::fixtures::TempDir::new().expect("temp dir");
     // CKM_RSA_PKCS over a DigestInfo: what a TLS 1.2 client asks of a CPS3 (the card pads).
     let hash = Sha256::digest(b"TLS 1.2 handshake to sign");
@@ -138,6 +152,9 @@ fn pkcs11_tool_signs_with_the_cps3_authentication_key() {
         &[
             "--module",
             "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so",
+            // This test's reader: another test may hold a card in the other one.
+            "--slot-description",
+            &reader,
             "--login",
             "--pin",
             "1234",
