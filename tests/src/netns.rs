@@ -170,7 +170,12 @@ pub fn clean_stale() -> Result<Vec<String>> {
     if let Ok(entries) = std::fs::read_dir(crate::process::log_root()) {
         for entry in entries.flatten() {
             if owner_is_dead(&entry.file_name().to_string_lossy()) {
-                let _ = std::fs::remove_dir_all(entry.path());
+                let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+                let _ = if is_dir {
+                    std::fs::remove_dir_all(entry.path())
+                } else {
+                    std::fs::remove_file(entry.path())
+                };
             }
         }
     }

@@ -19,12 +19,13 @@
 //!
 //! A client reaches an instance by setting `PCSCLITE_CSOCK_NAME` to [`Pcscd::socket_path`]:
 //! [`Pcscd::client_env`] gives the pair for a child process. The client library reads that
-//! variable once per process, so a test binary uses one instance: [`Pcscd::shared`] starts it
-//! (or returns the live one), points this process's PC/SC library at it, and hands out one
+//! variable once per process, so a test binary uses one instance at a time: [`Pcscd::shared`]
+//! starts it (or returns the live one), points this process's PC/SC library at it (through a
+//! fixed symbolic link, `/tmp/vigie-lab/vg-<pid>-shared-pcscd.comm`), and hands out one
 //! [`ReaderSlot`] per test, so tests running in parallel threads each get their own reader;
 //! a third test waits in [`Pcscd::take_slot`] until a slot is given back.
 //! The shared instance stops when the last handle to it drops; the next test starts a new
-//! one at the same socket path.
+//! one, in its own folder, and moves the link to it.
 
 mod env;
 
@@ -91,10 +92,11 @@ impl Pcscd {
         if let Some(live) = shared.upgrade() {
             return Ok(live);
         }
-        let dir = log_root().join(format!("vg-{}-shared-pcscd", std::process::id()));
-        env::point_client_library_at(&dir.join("pcscd.comm"));
-        let mut pcscd = Self::start_in(dir, &PcscdConfig::default())?;
+        let link = shared_socket_link();
+        env::point_client_library_at(&link);
+        let mut pcscd = Self::start(&PcscdConfig::default())?;
         pcscd.shared = true;
+        replace_symlink(&pcscd.socket_path(), &link)?;
         let pcscd = Arc::new(pcscd);
         *shared = Arc::downgrade(&pcscd);
         Ok(pcscd)
@@ -250,7 +252,29 @@ impl Drop for Pcscd {
         if std::env::var_os("VIGIE_LAB_KEEP_LOGS").is_none() {
             let _ = std::fs::remove_dir_all(self.dir.join("reader.conf.d"));
         }
+        if self.shared {
+            // Under the lock, so a newer shared instance's link is never the one removed.
+            let _shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+            let link = shared_socket_link();
+            if std::fs::read_link(&link).is_ok_and(|target| target == self.socket_path()) {
+                let _ = std::fs::remove_file(&link);
+            }
+        }
     }
+}
+
+/// The fixed socket path this process's PC/SC library uses: a symbolic link to the socket of
+/// the shared instance of the moment. Each instance has its own folder, so one that is
+/// still stopping never deletes the files of the next.
+fn shared_socket_link() -> PathBuf {
+    log_root().join(format!("vg-{}-shared-pcscd.comm", std::process::id()))
+}
+
+/// Points `link` at `target`, atomically (a new link renamed over the old one).
+fn replace_symlink(target: &Path, link: &Path) -> Result<()> {
+    let staging = link.with_extension(format!("new-{}", crate::names::unique_name()));
+    std::os::unix::fs::symlink(target, &staging).map_err(|e| LabError::file(&staging, e))?;
+    std::fs::rename(&staging, link).map_err(|e| LabError::file(link, e))
 }
 
 fn reader_conf(readers: usize) -> String {

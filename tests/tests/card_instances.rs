@@ -73,3 +73,41 @@ fn two_instances_serve_two_cards_without_colliding() {
     );
     assert!(!socket.exists(), "socket left behind: {}", socket.display());
 }
+
+/// The readers this process's PC/SC library sees (through the shared instance's link).
+fn readers_seen_in_process() -> Vec<String> {
+    let ctx = pcsc::Context::establish(pcsc::Scope::User).expect("PC/SC context");
+    let names = ctx.list_readers_owned().expect("SCardListReaders");
+    names
+        .iter()
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn the_shared_instance_restarts_without_losing_the_process_s_socket() {
+    if require_root("pcscd in a network namespace").is_err() {
+        return;
+    }
+    vigie_lab::init_test_logging();
+    let first = Pcscd::shared().expect("first shared pcscd");
+    let first_socket = first.socket_path();
+    assert!(readers_seen_in_process().contains(&Pcscd::reader_name(0)));
+    // A second test starting while the first instance is still being torn down.
+    let dropper = std::thread::spawn(move || drop(first));
+    let second = Pcscd::shared().expect("second shared pcscd");
+    dropper.join().expect("drop thread");
+    let second = if second.socket_path() == first_socket {
+        // The second call came before the drop: take the next instance.
+        drop(second);
+        Pcscd::shared().expect("next shared pcscd")
+    } else {
+        second
+    };
+    assert_ne!(second.socket_path(), first_socket);
+    assert!(
+        !first_socket.exists(),
+        "the first instance's socket is gone"
+    );
+    assert!(readers_seen_in_process().contains(&Pcscd::reader_name(1)));
+}
