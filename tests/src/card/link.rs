@@ -134,6 +134,10 @@ fn serve(card: &VirtualCard, mut stream: TcpStream) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        // vpcd writes a frame's length and payload in two sends: with Nagle on its side and
+        // delayed ACKs on ours, each APDU would wait ~40 ms. ACK at once (Linux resets the
+        // mode by itself, so it is set after every read).
+        let _ = socket2::SockRef::from(&stream).set_tcp_quickack(true);
         decoder.push(&buffer[..read]);
         while let Some(frame) = decoder.poll_frame() {
             let Some(answer) = answer(card, frame) else {
