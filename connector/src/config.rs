@@ -98,6 +98,9 @@ pub struct ConnectorConfig {
     /// `[state]`.
     #[serde(default)]
     pub state: crate::serve::config::StateConfig,
+    /// `[dataplane]`: see [`crate::dataplane::DataPlaneConfig`].
+    #[serde(default)]
+    pub dataplane: crate::dataplane::DataPlaneConfig,
 }
 
 /// `[directory]`: the embedded database.

@@ -29,6 +29,7 @@ pub mod audit;
 pub mod card;
 pub mod cert_file;
 pub mod config;
+pub mod dataplane;
 pub mod directory;
 pub mod hr;
 pub mod person;
