@@ -19,7 +19,7 @@ use vigie_client::{CardError, PinState, apdu, identity};
 
 /// Vigie: reach your hospital's applications from outside, with your CPS card.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -35,6 +35,8 @@ enum Command {
     /// The first thing to run when a card "does not work": it tells whether the reader sees a
     /// card, whether it is a CPS card, who it belongs to, and how many PIN tries are left.
     Card(CardArgs),
+    /// List the card readers this computer sees, and which hold a card.
+    Readers,
     /// Connect to the hospital with the card and show the applications you can reach.
     Up(session_cli::UpArgs),
     /// Show the running session and its applications.
@@ -52,8 +54,8 @@ struct CardArgs {
     /// Also check the PIN on the card. A wrong PIN uses one of the card's 3 tries.
     #[arg(long, env = "VIGIE_TEST_PIN")]
     test_pin: bool,
-    /// Use this reader (as listed by the error message or `pcsc_scan`); default: the first
-    /// reader holding a card.
+    /// Use this reader (as listed by `vigie readers`); default: the first reader holding a
+    /// card.
     #[arg(long, env = "VIGIE_READER", value_name = "NAME")]
     reader: Option<String>,
     /// Ask for the PIN with this pinentry program (e.g. pinentry-gnome3) instead of the
@@ -90,6 +92,7 @@ fn main() -> ExitCode {
     forbid_core_dumps();
     let result = match &cli.command {
         Command::Card(args) => card(args),
+        Command::Readers => list_readers(),
         Command::Up(args) => return session_cli::up(args),
         Command::Status(args) => session_cli::status(args),
         Command::Down(args) => session_cli::down(args),
@@ -151,6 +154,23 @@ fn card(args: &CardArgs) -> Result<()> {
     print_pin_state(state);
     if args.test_pin {
         test_pin(&mut card, args, state)?;
+    }
+    Ok(())
+}
+
+fn list_readers() -> Result<()> {
+    let ctx = pcsc_transport::establish()?;
+    let readers = pcsc_transport::readers(&ctx)?;
+    if readers.is_empty() {
+        return Err(CardError::NoReader.into());
+    }
+    for reader in readers {
+        let card = if reader.card_present {
+            "card inserted"
+        } else {
+            "empty"
+        };
+        println!("{}\t{card}", reader.name);
     }
     Ok(())
 }

@@ -49,3 +49,24 @@ fn no_smart_card_service_says_what_to_do() {
         "nothing printed as if a card were there"
     );
 }
+
+#[test]
+fn top_level_help_speaks_to_the_user() {
+    let out = vigie(&["--help"]);
+    let help = text(&out.stdout);
+    assert!(
+        help.contains("CPS card") && help.contains("readers"),
+        "{help}"
+    );
+}
+
+#[test]
+fn readers_without_the_service_says_what_to_do() {
+    let out = vigie(&["readers"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("not running"),
+        "{}",
+        text(&out.stderr)
+    );
+}
