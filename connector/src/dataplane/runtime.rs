@@ -3,8 +3,8 @@
 //!
 //! Two threads: one reads UDP (and runs the timers every 250 ms, its read timeout), one
 //! reads the TUN device. Both take the engine's lock per packet; batching is left for later.
-//! Dropping the [`DataPlane`] stops both, removes the nftables table, and closes the TUN
-//! device (which takes its address and route with it).
+//! Dropping the [`DataPlane`] stops both; the UDP thread removes the nftables table as it
+//! ends, and the TUN device closes (taking its address and route with it).
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -183,9 +183,6 @@ impl Drop for DataPlane {
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
-        if let Err(error) = nft::remove() {
-            tracing::warn!(%error, "the data plane's nftables table could not be removed");
-        }
         tracing::info!("data plane down");
     }
 }
@@ -205,6 +202,11 @@ fn udp_loop(engine: &Mutex<Engine>, mut links: SocketLinks, stop: &AtomicBool) {
             engine.handle_tick(now, &mut links);
             next_tick = now + TICK;
         }
+    }
+    // Removed from this thread, which runs in the data plane's network namespace even when
+    // the `DataPlane` is dropped from another.
+    if let Err(error) = nft::remove() {
+        tracing::warn!(%error, "the data plane's nftables table could not be removed");
     }
 }
 

@@ -1,0 +1,109 @@
+//! The data plane against a real WireGuard peer: wireguard-go in client namespaces, set up
+//! with the keys and addresses of a grant, reaches HTTP servers behind the connector.
+//! Needs root (namespaces, TUN, nftables) and the wireguard-go, wireguard-tools and
+//! nftables packages.
+
+mod dataplane_lab;
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use dataplane_lab::{Client, Connector, app, http_server, refused};
+use vigie_connector::dataplane::{DropReason, Path};
+use vigie_lab::{NetNs, VethLink};
+
+#[test]
+fn sessions_reach_only_their_apps_and_follow_a_roaming_client() {
+    if vigie_lab::require_root("namespaces, TUN devices and nftables").is_err() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("a log folder");
+    let mut connector = Connector::new();
+    let backend = NetNs::new().expect("backend namespace");
+    let lan = VethLink::new(&connector.ns, &backend).expect("LAN link");
+    let backend_address = lan.addr_b();
+    // One host, three services: two published (to different people), one never published.
+    let _web = http_server(&backend, (backend_address, 8080).into(), dir.path());
+    let _other = http_server(&backend, (backend_address, 9091).into(), dir.path());
+    let _hidden = http_server(&backend, (backend_address, 9090).into(), dir.path());
+    let (web, web_nat) = app("web", 1, backend_address, "tcp/8080");
+    let (other, other_nat) = app("other", 2, backend_address, "tcp/9091");
+    connector.start(vec![web_nat, other_nat]);
+
+    let first = Client::start(&connector, 1, vec![web.clone()], dir.path());
+    let second = Client::start(&connector, 2, vec![other.clone()], dir.path());
+    let web_url = SocketAddr::from((web.virtual_address, 8080));
+    let other_url = SocketAddr::from((other.virtual_address, 9091));
+
+    // The published app answers through the tunnel.
+    let status = first.http_get(web_url).expect("the web app answers");
+    assert!(status.starts_with("HTTP/1.0 200"), "{status}");
+
+    // Another port of the published host, and the other session's app, are refused at once.
+    assert!(refused(&first, (web.virtual_address, 9090).into()));
+    assert!(refused(&first, other_url));
+    let counters = connector
+        .plane()
+        .session_counters(&first.session)
+        .expect("counters");
+    assert!(
+        counters.dropped(DropReason::UnpublishedPort) >= 1,
+        "{counters:?}"
+    );
+    assert!(
+        counters.dropped(DropReason::UnknownDestination) >= 1,
+        "{counters:?}"
+    );
+
+    // The second session sees its own app only.
+    let status = second.http_get(other_url).expect("the other app answers");
+    assert!(status.starts_with("HTTP/1.0 200"), "{status}");
+    assert!(refused(&second, web_url));
+
+    // The first client's underlay address changes: its tunnel follows.
+    let moved = Ipv4Addr::new(198, 19, 254, 1);
+    move_client(&first, &connector, moved);
+    let status = first
+        .http_get(web_url)
+        .expect("the web app answers after the move");
+    assert!(status.starts_with("HTTP/1.0 200"), "{status}");
+    match connector.plane().path(&first.session) {
+        Some(Path::Udp(endpoint)) => assert_eq!(endpoint.ip(), moved),
+        other => panic!("the session follows the client to {moved}, not {other:?}"),
+    }
+}
+
+/// Gives the client's veth a new address, as a laptop going from Wi-Fi to 4G would get,
+/// with routes both ways so the connector can answer it there.
+fn move_client(client: &Client, connector: &Connector, to: Ipv4Addr) {
+    let old = client.link.addr_a();
+    let client_if = interface_with(&client.ns, old);
+    let connector_if = interface_with(&connector.ns, client.link.addr_b());
+    let (old, to_host) = (format!("{old}/30"), format!("{to}/32"));
+    let connector_address = format!("{}/32", client.link.addr_b());
+    let ns = &client.ns;
+    ns.run("ip", &["addr", "del", &old, "dev", &client_if])
+        .expect("old address gone");
+    ns.run("ip", &["addr", "add", &to_host, "dev", &client_if])
+        .expect("new address");
+    ns.run(
+        "ip",
+        &["route", "add", &connector_address, "dev", &client_if],
+    )
+    .expect("route");
+    let route = ["route", "add", &to_host, "dev", &connector_if];
+    connector.ns.run("ip", &route).expect("route back");
+}
+
+/// The name of the interface holding `address` in `ns`.
+fn interface_with(ns: &NetNs, address: Ipv4Addr) -> String {
+    let listing = ns
+        .run_stdout("ip", &["-o", "-4", "addr", "show"])
+        .expect("ip addr");
+    let needle = format!(" {address}/");
+    let line = listing
+        .lines()
+        .find(|line| line.contains(&needle))
+        .unwrap_or_else(|| panic!("no interface holds {address}: {listing}"));
+    let name = line.split_whitespace().nth(1).expect("an interface name");
+    name.split('@').next().unwrap_or(name).to_owned()
+}
