@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use pcsc::{Context, ReaderState, State};
-use tracing::{debug, trace, warn};
+use tracing::{debug, trace};
 
 use crate::error::CardError;
 use crate::pcsc_transport::{establish, map_error};
@@ -114,8 +114,7 @@ impl Watch {
                 Ok(()) => {}
                 Err(pcsc::Error::Timeout) => continue,
                 Err(e) => {
-                    trace!(error = %map_error(e), "waiting for card changes failed; retrying");
-                    std::thread::sleep(POLL);
+                    self.recover(e);
                     list_readers = true;
                     continue;
                 }
@@ -132,6 +131,31 @@ impl Watch {
         }
     }
 
+    /// After a failed wait: if the PC/SC service went away, every card is gone with it;
+    /// reconnect to the service when it comes back.
+    fn recover(&mut self, error: pcsc::Error) {
+        trace!(error = %map_error(error), "waiting for card changes failed; retrying");
+        let service_lost = matches!(
+            error,
+            pcsc::Error::NoService | pcsc::Error::ServiceStopped | pcsc::Error::InvalidHandle
+        );
+        if service_lost {
+            self.forget_all_readers();
+            if let Ok(ctx) = Context::establish(pcsc::Scope::User) {
+                self.ctx = ctx;
+            }
+        }
+        std::thread::sleep(POLL);
+    }
+
+    fn forget_all_readers(&mut self) {
+        for (reader, present) in self.present.drain() {
+            if present {
+                let _ = self.tx.send(CardEvent::Removed { reader });
+            }
+        }
+    }
+
     /// Rebuilds the watched reader list; a reader that disappeared with a card is a removal.
     fn refresh_readers(&mut self, states: &mut Vec<ReaderState>) {
         let names: Vec<String> = match self.ctx.list_readers_owned() {
@@ -141,7 +165,7 @@ impl Watch {
                 .collect(),
             Err(pcsc::Error::NoReadersAvailable) => Vec::new(),
             Err(e) => {
-                warn!(error = %map_error(e), "cannot list card readers");
+                debug!(error = %map_error(e), "cannot list card readers");
                 return;
             }
         };
