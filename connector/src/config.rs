@@ -29,6 +29,28 @@
 //! suspended = ["SUSPENDU"]
 //! departed = ["SORTI"]
 //!
+//! # Or people from Active Directory (an OpenLDAP example is in `crate::hr::ldap`). With both
+//! # sections, `[hr] source = "csv"` or `"ldap"` (or `hr sync --source`) picks one.
+//! [hr.ldap]
+//! url = "ldaps://ad.hopital.example"  # AD requires LDAPS (or starttls = true on ldap://)
+//! ca_file = "ad-ca.pem"           # the authorities of the server's certificate
+//! bind_dn = "CN=svc-vigie,OU=Services,DC=hopital,DC=example"
+//! bind_password_file = "ldap-password"  # first line; never logged
+//! base_dn = "OU=Personnel,DC=hopital,DC=example"
+//! filter = "(&(objectCategory=person)(objectClass=user)(employeeID=*))"
+//! page_size = 1000                # AD serves at most 1000 entries per page
+//! timeout_seconds = 30
+//! date_format = "filetime"        # accountExpires; "generalized" or strftime otherwise
+//! max_removed_percent = 20
+//! [hr.ldap.attributes]            # our field = the directory's attribute
+//! id_nat = "employeeID"
+//! surname = "sn"
+//! given_name = "givenName"
+//! professions = "title"
+//! groups = "memberOf"             # group DNs count by their CN
+//! account_control = "userAccountControl"  # a disabled account (0x2) is suspended
+//! end_date = "accountExpires"
+//!
 //! [enrolment]
 //! on_first_use = false
 //!
@@ -123,8 +145,23 @@ impl Default for DirectoryConfig {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HrConfig {
+    /// Which of the two `hr sync` reads when both are configured (`--source` overrides it).
+    #[serde(default)]
+    pub source: Option<HrSource>,
     /// `[hr.csv]`: a CSV export from the HR system.
     pub csv: Option<crate::hr::HrCsvConfig>,
+    /// `[hr.ldap]`: an LDAP directory or Active Directory.
+    pub ldap: Option<crate::hr::ldap::HrLdapConfig>,
+}
+
+/// `[hr] source`: where `hr sync` reads people from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HrSource {
+    /// `[hr.csv]`.
+    Csv,
+    /// `[hr.ldap]`.
+    Ldap,
 }
 
 /// `[enrolment]`: how cards get bound to people.
@@ -258,6 +295,9 @@ impl ConnectorConfig {
         if let Some(csv) = &self.hr.csv {
             csv.check()?;
         }
+        if let Some(ldap) = &self.hr.ldap {
+            ldap.check()?;
+        }
         crate::serve::config::ServeSections {
             listen: &self.listen,
             session: &self.session,
@@ -298,6 +338,9 @@ impl ConnectorConfig {
         resolve(&mut self.audit.dir);
         if let Some(csv) = &mut self.hr.csv {
             resolve(&mut csv.path);
+        }
+        if let Some(ldap) = &mut self.hr.ldap {
+            ldap.resolve_paths(base);
         }
         let (tls, trust, state) = (&mut self.tls, &mut self.trust, &mut self.state);
         crate::serve::config::resolve_paths(tls, trust, state, base);

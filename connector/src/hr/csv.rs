@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use vigie_certs::IdNat;
 
 use super::config::HrCsvConfig;
-use super::{HrFileError, HrImport, HrRecord, RowProblem, RowProblemKind};
+use super::{HrFileError, HrImport, HrRecord, Origin, RowProblem, RowProblemKind};
 use crate::person::PersonStatus;
 
 /// Where each mapped field sits in a row.
@@ -62,12 +62,16 @@ pub fn parse_csv(bytes: &[u8], config: &HrCsvConfig) -> Result<HrImport, HrFileE
             Ok(Some(record)) => import.records.push(HrRecord { line, ..record }),
             Err(problem) => {
                 let (id_nat, kind) = *problem;
-                problems.push(RowProblem { line, id_nat, kind });
+                problems.push(RowProblem {
+                    origin: Origin::Line(line),
+                    id_nat,
+                    kind,
+                });
             }
         }
     }
     drop_duplicates(&mut import, &mut problems, &mut first_line);
-    problems.sort_by_key(|p| p.line);
+    problems.sort_by(|a, b| a.origin.cmp(&b.origin));
     import.problems = problems;
     Ok(import)
 }
@@ -147,7 +151,7 @@ fn layout(
         .iter()
         .filter(|h| !known(h))
         .map(|h| RowProblem {
-            line: 1,
+            origin: Origin::Line(1),
             id_nat: None,
             kind: RowProblemKind::UnknownColumn(h.clone()),
         })
@@ -294,7 +298,7 @@ fn drop_duplicates(
             return true;
         }
         problems.push(RowProblem {
-            line: record.line,
+            origin: Origin::Line(record.line),
             id_nat: Some(record.id_nat.clone()),
             kind: RowProblemKind::Duplicate {
                 first_line: first_line[&key],
@@ -344,8 +348,8 @@ mod tests {
         );
         let import = parse_csv(text.as_bytes(), &config()).unwrap();
         assert_eq!(import.records.len(), 1);
-        let lines: Vec<u64> = import.problems.iter().map(|p| p.line).collect();
-        assert_eq!(lines, [2, 4, 5, 6, 7, 8]);
+        let lines: Vec<Origin> = import.problems.iter().map(|p| p.origin.clone()).collect();
+        assert_eq!(lines, [2, 4, 5, 6, 7, 8].map(Origin::Line));
         assert!(matches!(
             import.problems[0].kind,
             RowProblemKind::BadIdNat(..)

@@ -15,6 +15,7 @@
 
 mod config;
 mod csv;
+pub mod ldap;
 mod plan;
 
 use std::fmt;
@@ -28,10 +29,11 @@ pub use plan::{PersonChange, SyncPlan, Withdrawal, plan};
 
 use crate::person::{Person, PersonStatus};
 
-/// One good row of the export.
+/// One good row of the export, or one good entry of the LDAP directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HrRecord {
-    /// The line the row starts on (the header is line 1).
+    /// The line the row starts on (the header is line 1); for a directory entry, its position
+    /// in the search results.
     pub line: u64,
     /// The person's idNat.
     pub id_nat: IdNat,
@@ -76,11 +78,30 @@ pub struct HrImport {
     pub problems: Vec<RowProblem>,
 }
 
-/// A row left out of the sync, or a header column that is not mapped.
+/// Where a problem was found, for the admin to look it up.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Origin {
+    /// A line of the CSV export (the header is line 1).
+    Line(u64),
+    /// An LDAP entry, by its DN.
+    Entry(String),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Line(line) => write!(f, "line {line}"),
+            Self::Entry(dn) => write!(f, "entry {dn}"),
+        }
+    }
+}
+
+/// A row (or LDAP entry) left out of the sync, or a header column that is not mapped.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RowProblem {
-    /// The line in the file.
-    pub line: u64,
+    /// The line in the file, or the entry in the directory.
+    pub origin: Origin,
     /// The row's idNat, when it could be read.
     pub id_nat: Option<IdNat>,
     /// What is wrong.
@@ -128,11 +149,34 @@ pub enum RowProblemKind {
         /// How many rows carry it.
         count: usize,
     },
+    /// The idNat appears on several LDAP entries; none of them is applied.
+    DuplicateEntry {
+        /// The DN of the first entry that carries it.
+        first_dn: String,
+        /// How many entries carry it.
+        count: usize,
+    },
+    /// An LDAP attribute that must hold one value holds several.
+    MultipleValues {
+        /// The attribute.
+        attribute: String,
+        /// How many values it holds.
+        count: usize,
+    },
+    /// Active Directory's `userAccountControl` is not a number.
+    BadAccountControl(String),
+}
+
+impl RowProblem {
+    /// Whether the problem left a row or entry out (rather than naming an unmapped column).
+    pub fn leaves_out_a_record(&self) -> bool {
+        !matches!(self.kind, RowProblemKind::UnknownColumn(_))
+    }
 }
 
 impl fmt::Display for RowProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: ", self.line)?;
+        write!(f, "{}: ", self.origin)?;
         if let Some(id_nat) = &self.id_nat {
             write!(f, "idNat {id_nat}: ")?;
         }
@@ -162,10 +206,16 @@ impl fmt::Display for RowProblem {
                 f,
                 "the {field} {value:?} does not match the format {format:?}; row left out"
             ),
-            RowProblemKind::BadStatus(value) => write!(
-                f,
-                "status {value:?} is not in [hr.csv.status_values]; row left out"
-            ),
+            RowProblemKind::BadStatus(value) => {
+                let section = match self.origin {
+                    Origin::Line(_) => "hr.csv",
+                    Origin::Entry(_) => "hr.ldap",
+                };
+                write!(
+                    f,
+                    "status {value:?} is not in [{section}.status_values]; row left out"
+                )
+            }
             RowProblemKind::EndsBeforeStart => {
                 f.write_str("the end date is before the start date; row left out")
             }
@@ -173,6 +223,19 @@ impl fmt::Display for RowProblem {
                 f,
                 "the idNat appears on {count} rows (first on line {first_line}); all of \
                  them are left out and the directory keeps what it had"
+            ),
+            RowProblemKind::DuplicateEntry { first_dn, count } => write!(
+                f,
+                "the idNat appears on {count} entries (first on {first_dn}); all of them are \
+                 left out and the directory keeps what it had"
+            ),
+            RowProblemKind::MultipleValues { attribute, count } => write!(
+                f,
+                "attribute {attribute} holds {count} values where one is expected; entry left out"
+            ),
+            RowProblemKind::BadAccountControl(value) => write!(
+                f,
+                "userAccountControl {value:?} is not a number; entry left out"
             ),
         }
     }
