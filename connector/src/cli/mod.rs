@@ -49,9 +49,13 @@ enum Command {
     /// Look at a person.
     #[command(subcommand)]
     User(user::UserCommand),
-    /// Run the directory's admission step for a card certificate now, as the connector will
+    /// Check whether a card would be admitted now, and to which apps.
+    ///
+    /// Runs the directory's admission step for the card's certificate exactly as `serve` does
     /// when the card connects: person, dates, card enrolment (including enrolment on first use
-    /// when the policy allows it) and apps. The certificate chain is not verified here.
+    /// when the policy allows it, which then enrols the card) and apps; the verdict is audited.
+    /// The certificate chain and revocation are not checked here. Exit status 0 when accepted,
+    /// 3 when refused.
     Admit(card::AdmitArgs),
     /// Check the audit log.
     #[command(subcommand)]
