@@ -315,3 +315,7 @@ fn send(session: &Session, path: Option<Path>, bytes: &[u8], links: &mut impl Li
         _ => tracing::trace!("no path to the client yet; datagram dropped"),
     }
 }
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;
