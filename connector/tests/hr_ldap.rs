@@ -206,3 +206,55 @@ fn more_entries_than_one_page_are_all_read() {
             .contains("status: active")
     );
 }
+
+#[test]
+fn ldaps_and_starttls_trust_the_configured_authority_only() {
+    // The server refuses every operation in clear: the syncs that pass below were encrypted.
+    let server = Slapd::start_tls();
+    three_people(&server);
+    let ca = server.ca_file();
+    let plain = server.url();
+    let ldaps = format!(
+        "url = \"{}\"\nca_file = \"{}\"\n",
+        server.ldaps_url(),
+        ca.display()
+    );
+    let starttls = format!(
+        "url = \"{plain}\"\nstarttls = true\nca_file = \"{}\"\n",
+        ca.display()
+    );
+    let untrusted = format!("url = \"{}\"\n", server.ldaps_url());
+    let with_url = |url: &str| {
+        let site = site(&server, 500, "");
+        let text = std::fs::read_to_string(site.path("connector.toml")).expect("config");
+        let text = text.replace(&format!("url = \"{plain}\"\n"), url);
+        std::fs::write(site.path("connector.toml"), text).expect("config");
+        site
+    };
+
+    let site = with_url(&format!("url = \"{plain}\"\n"));
+    let run = site.run(&["hr", "sync", "--source", "ldap"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("confidentialityRequired"),
+        "the server accepts a bind in clear:\n{}",
+        run.all()
+    );
+
+    let site = with_url(&untrusted);
+    let run = site.run(&["hr", "sync", "--source", "ldap"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("cannot connect to the LDAP server")
+            && run.stderr.contains("certificate"),
+        "{}",
+        run.all()
+    );
+    assert_ne!(site.run(&["user", "show", CLAIRE]).code, 0);
+
+    for url in [ldaps, starttls] {
+        let site = with_url(&url);
+        let out = site.ok(&["hr", "sync", "--source", "ldap"]);
+        assert!(out.contains("3 added"), "{url}: {out}");
+    }
+}

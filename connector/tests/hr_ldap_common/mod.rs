@@ -25,6 +25,8 @@ pub struct Slapd {
     dir: tempfile::TempDir,
     child: Child,
     port: u16,
+    /// The LDAPS port, when the server has a certificate.
+    tls_port: Option<u16>,
 }
 
 impl Slapd {
@@ -32,21 +34,45 @@ impl Slapd {
     /// service account gets at most that many entries per search or page, as Active Directory
     /// limits pages to 1000: a search that does not page is cut short.
     pub fn start(page_limit: Option<u32>) -> Self {
+        Self::start_with(page_limit, false)
+    }
+
+    /// Starts a server that speaks LDAPS and StartTLS, with a certificate for 127.0.0.1 from a
+    /// test authority (its certificate is [`Self::ca_file`]), and refuses any operation over a
+    /// connection that is not encrypted.
+    pub fn start_tls() -> Self {
+        Self::start_with(None, true)
+    }
+
+    fn start_with(page_limit: Option<u32>, tls: bool) -> Self {
         let dir = tempfile::tempdir().expect("temporary folder");
         std::fs::create_dir(dir.path().join("db")).expect("database folder");
-        let conf = dir.path().join("slapd.conf");
-        std::fs::write(&conf, config(dir.path(), page_limit)).expect("write slapd.conf");
+        let mut text = config(dir.path(), page_limit);
         let port = free_port();
+        let mut listen = format!("ldap://127.0.0.1:{port}/");
+        let tls_port = tls.then(|| {
+            text = tls_config(dir.path()) + &text;
+            let tls_port = free_port();
+            listen.push_str(&format!(" ldaps://127.0.0.1:{tls_port}/"));
+            tls_port
+        });
+        let conf = dir.path().join("slapd.conf");
+        std::fs::write(&conf, text).expect("write slapd.conf");
         let log = std::fs::File::create(dir.path().join("slapd.log")).expect("slapd log");
         let child = Command::new(slapd())
-            .args(["-d", "0", "-h", &format!("ldap://127.0.0.1:{port}/"), "-f"])
+            .args(["-d", "0", "-h", &listen, "-f"])
             .arg(&conf)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
             .spawn()
             .expect("start slapd (Debian package slapd)");
-        let mut server = Self { dir, child, port };
+        let mut server = Self {
+            dir,
+            child,
+            port,
+            tls_port,
+        };
         server.wait_ready();
         server.add(&base_tree());
         server
@@ -54,6 +80,17 @@ impl Slapd {
 
     pub fn url(&self) -> String {
         format!("ldap://127.0.0.1:{}", self.port)
+    }
+
+    /// The LDAPS URL of a server started with [`Self::start_tls`].
+    pub fn ldaps_url(&self) -> String {
+        let port = self.tls_port.expect("a server started with start_tls");
+        format!("ldaps://127.0.0.1:{port}")
+    }
+
+    /// The test authority's certificate (PEM).
+    pub fn ca_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     /// Adds entries (LDIF, entries separated by blank lines).
@@ -91,8 +128,12 @@ impl Slapd {
     }
 
     fn tool(&self, tool: &str, args: &[&str], stdin: &str) {
+        let url = self
+            .tls_port
+            .map_or_else(|| self.url(), |_| self.ldaps_url());
         let mut child = Command::new(tool)
-            .args(["-x", "-H", &self.url(), "-D", ROOT_DN, "-w", ROOT_PASSWORD])
+            .args(["-x", "-H", &url, "-D", ROOT_DN, "-w", ROOT_PASSWORD])
+            .env("LDAPTLS_CACERT", self.ca_file())
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -183,6 +224,74 @@ fn config(dir: &Path, page_limit: Option<u32>) -> String {
          access to * by users read by * none\n\
          overlay memberof\n"
     )
+}
+
+/// A test authority and a certificate for 127.0.0.1 it signs, made with openssl; the
+/// `slapd.conf` lines that use them.
+fn tls_config(dir: &Path) -> String {
+    let file = |name: &str| dir.join(name).display().to_string();
+    let key = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let (ca_key, ca, csr) = (file("ca.key"), file("ca.pem"), file("server.csr"));
+    let (server_key, server, ext) = (file("server.key"), file("server.pem"), file("server.ext"));
+    let ca_subject = ["-subj", "/CN=Vigie test LDAP CA", "-days", "2"];
+    openssl(&[
+        &["req", "-x509"],
+        &key,
+        &ca_subject,
+        &["-keyout", &ca_key, "-out", &ca],
+    ]);
+    let subject = [
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &server_key,
+        "-out",
+        &csr,
+    ];
+    openssl(&[&["req"], &key, &subject]);
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write extensions");
+    openssl(&[
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+        ],
+        &["-days", "2", "-extfile", &ext, "-out", &server],
+    ]);
+    format!(
+        "TLSCACertificateFile {ca}\nTLSCertificateFile {server}\n\
+         TLSCertificateKeyFile {server_key}\nsecurity tls=1\n"
+    )
+}
+
+/// Runs openssl with these groups of arguments, one after the other.
+fn openssl(groups: &[&[&str]]) {
+    let args: Vec<&str> = groups.iter().flat_map(|g| g.iter().copied()).collect();
+    let output = Command::new("openssl")
+        .args(&args)
+        .output()
+        .expect("run openssl");
+    assert!(
+        output.status.success(),
+        "openssl {args:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 fn base_tree() -> String {
