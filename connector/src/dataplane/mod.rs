@@ -36,6 +36,7 @@ mod counters;
 pub mod dns;
 pub mod engine;
 pub mod filter;
+pub mod hook;
 pub mod nft;
 pub mod packet;
 pub mod reply;

@@ -102,6 +102,7 @@ pub struct Shared {
     handshakes: Arc<Semaphore>,
     max_handshakes: usize,
     handshake_timeout: Duration,
+    dataplane: Option<Arc<crate::dataplane::DataPlane>>,
 }
 
 impl Shared {
@@ -154,6 +155,11 @@ impl Server {
             .map_err(|e| ServeError::Bind(e.to_string()))?;
         let listen = &config.listen;
         let quic = listen_quic::endpoint(udp, quic_tls, idle(), listen.max_handshakes)?;
+        let apps = directory
+            .apps()
+            .map_err(|e| ServeError::Config(format!("cannot read the published apps: {e}")))?;
+        let dataplane = crate::dataplane::hook::start(config, key.secret(), &apps)
+            .map_err(|e| ServeError::Config(format!("data plane: {e}")))?;
         let shared = Arc::new(Shared {
             verifier,
             directory: Arc::new(Mutex::new(directory)),
@@ -167,6 +173,7 @@ impl Server {
             handshakes: Arc::new(Semaphore::new(listen.max_handshakes)),
             max_handshakes: listen.max_handshakes,
             handshake_timeout: listen.handshake_timeout,
+            dataplane,
         });
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tcp_tls));
         Ok(Self {

@@ -34,6 +34,8 @@ struct Task {
     granted: Option<(SessionId, LiveSession)>,
     /// A granted session that ended, to take out of the registry once the stream is closed.
     ended: Option<SessionId>,
+    /// WireGuard datagrams from the data plane, to send inside this connection.
+    datagrams: Option<mpsc::Receiver<Vec<u8>>>,
 }
 
 /// Runs the control session until it ends.
@@ -57,6 +59,7 @@ pub async fn run<R, W>(
         ender,
         granted: None,
         ended: None,
+        datagrams: None,
     };
     let mut buffer = vec![0u8; 16 * 1024];
     let mut writable = true;
@@ -83,6 +86,9 @@ pub async fn run<R, W>(
             },
             () = sleep_until(deadline) => task.session.handle_timeout(Instant::now()),
             Some(reason) = ended.recv() => task.session.end(reason, Instant::now()),
+            Some(datagram) = next_datagram(&mut task.datagrams) => {
+                let _ = task.session.send_datagram(&datagram, Instant::now());
+            }
         }
     }
     let _ = writer.shutdown().await;
@@ -90,6 +96,13 @@ pub async fn run<R, W>(
     // connector shutting down waits for the registry to empty.
     if let Some(id) = task.ended {
         task.shared.registry.remove(&id);
+    }
+}
+
+async fn next_datagram(datagrams: &mut Option<mpsc::Receiver<Vec<u8>>>) -> Option<Vec<u8>> {
+    match datagrams {
+        Some(datagrams) => datagrams.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -134,9 +147,11 @@ impl Task {
             ConnectorEvent::ResumeRequested { reason } => {
                 tracing::debug!(%reason, "client asks to resume");
             }
-            // TODO: WireGuard packets inside the control connection go to the data plane,
-            // which is not written yet; until then they are dropped.
-            ConnectorEvent::Datagram(packet) => tracing::trace!(len = packet.len(), "datagram"),
+            ConnectorEvent::Datagram(packet) => {
+                if let (Some(plane), Some((id, _))) = (&self.shared.dataplane, &self.granted) {
+                    plane.handle_control(id, &packet);
+                }
+            }
             ConnectorEvent::Ended(ending) => self.ended(&ending).await,
             _ => tracing::debug!("unhandled session event"),
         }
@@ -166,6 +181,8 @@ impl Task {
             return;
         }
         self.shared.registry.insert(id, admission.live.clone());
+        let plane = self.shared.dataplane.as_deref();
+        self.datagrams = crate::dataplane::hook::attach(plane, id, &admission.live);
         tracing::Span::current().record("session", hex(&id));
         tracing::info!("session up");
         self.granted = Some((id, admission.live));
@@ -187,6 +204,9 @@ impl Task {
             return;
         };
         self.ended = Some(id);
+        if let Some(plane) = &self.shared.dataplane {
+            plane.remove_session(&id);
+        }
         pipeline::end(&self.shared, id, &live, ending).await;
         tracing::info!(reason = %ending.reason, initiator = ?ending.initiator, "session down");
     }

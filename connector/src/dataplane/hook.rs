@@ -1,0 +1,141 @@
+//! How the serve module drives the data plane: start it with the listeners, attach a
+//! session when it is granted, pass it the datagrams of its control connection, detach it
+//! when it ends. Kept here so the serve module only calls these few functions.
+
+use std::net::{IpAddr, Ipv4Addr, ToSocketAddrs as _};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use vigie_protocol::SessionId;
+use x25519_dalek::StaticSecret;
+
+use super::{DataPlane, DataPlaneError, NatApp, SessionSpec};
+use crate::apps::PublishedApp;
+use crate::config::ConnectorConfig;
+use crate::serve::registry::LiveSession;
+
+/// How many WireGuard datagrams may wait for a control connection before newer ones are
+/// dropped (WireGuard and TCP inside it recover from the loss).
+const CONTROL_QUEUE: usize = 256;
+
+/// Starts the data plane if `[dataplane] enabled`, with NAT rules for `apps`.
+pub fn start(
+    config: &ConnectorConfig,
+    secret: &StaticSecret,
+    apps: &[PublishedApp],
+) -> Result<Option<Arc<DataPlane>>, DataPlaneError> {
+    if !config.dataplane.enabled {
+        return Ok(None);
+    }
+    let dns = match config.session.dns_server {
+        None => None,
+        Some(IpAddr::V4(address)) => Some(address),
+        Some(IpAddr::V6(address)) => {
+            return Err(DataPlaneError::Config(format!(
+                "session.dns_server {address} must be an IPv4 address; the tunnel carries IPv4"
+            )));
+        }
+    };
+    let nat = nat_apps(apps)?;
+    let clients = config.addresses.clients;
+    let plane = DataPlane::start(&config.dataplane, secret.clone(), clients, dns, &nat)?;
+    Ok(Some(Arc::new(plane)))
+}
+
+/// The apps with their backends resolved to IPv4 addresses (names once, at start).
+pub fn nat_apps(apps: &[PublishedApp]) -> Result<Vec<NatApp>, DataPlaneError> {
+    apps.iter()
+        .map(|app| {
+            let definition = &app.definition;
+            Ok(NatApp {
+                name: definition.name.clone(),
+                virtual_address: app.virtual_address,
+                backend: resolve(&definition.name, &definition.backend)?,
+                ports: definition.ports.clone(),
+            })
+        })
+        .collect()
+}
+
+fn resolve(app: &str, backend: &str) -> Result<Ipv4Addr, DataPlaneError> {
+    if let Ok(address) = backend.parse::<Ipv4Addr>() {
+        return Ok(address);
+    }
+    let unusable = |why: String| {
+        DataPlaneError::Config(format!(
+            "app {app}: backend {backend:?} {why}; give an IPv4 address or a name that resolves \
+             to one"
+        ))
+    };
+    let found = (backend, 0)
+        .to_socket_addrs()
+        .map_err(|e| unusable(format!("cannot be resolved ({e})")))?;
+    found
+        .filter_map(|address| match address.ip() {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        })
+        .next()
+        .ok_or_else(|| unusable("has no IPv4 address".into()))
+}
+
+/// Adds a granted session; the receiver yields the WireGuard datagrams to send inside its
+/// control connection. `None` without a data plane, or if the session could not be added.
+pub fn attach(
+    plane: Option<&DataPlane>,
+    id: SessionId,
+    live: &LiveSession,
+) -> Option<mpsc::Receiver<Vec<u8>>> {
+    let plane = plane?;
+    let (control, datagrams) = mpsc::channel(CONTROL_QUEUE);
+    let spec = SessionSpec {
+        id,
+        client_key: live.client_key,
+        tunnel_address: live.tunnel_address,
+        apps: live.apps.clone(),
+        control: Some(control),
+    };
+    match plane.add_session(spec) {
+        Ok(()) => Some(datagrams),
+        Err(error) => {
+            tracing::error!(%error, "the session could not join the data plane");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apps::{AppDefinition, AppSource};
+
+    fn app(backend: &str) -> PublishedApp {
+        PublishedApp {
+            definition: AppDefinition {
+                name: "dpi".into(),
+                dns_name: "dpi.hopital.example".into(),
+                ports: vec!["tcp/443".parse().unwrap()],
+                backend: backend.into(),
+            },
+            virtual_address: Ipv4Addr::new(100, 80, 0, 1),
+            source: AppSource::Admin,
+            grants: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn backends_are_addresses_or_names_resolved_once() {
+        let nat = nat_apps(&[app("198.18.2.2"), app("localhost")]).unwrap();
+        assert_eq!(nat[0].backend, Ipv4Addr::new(198, 18, 2, 2));
+        assert_eq!(nat[1].backend, Ipv4Addr::LOCALHOST);
+        let error = nat_apps(&[app("fe80::1")]).unwrap_err().to_string();
+        assert!(error.contains("app dpi"), "{error}");
+    }
+
+    #[test]
+    fn without_a_data_plane_nothing_is_attached_or_started() {
+        let config = ConnectorConfig::default();
+        let secret = StaticSecret::from([1; 32]);
+        assert!(start(&config, &secret, &[]).unwrap().is_none());
+    }
+}
