@@ -55,6 +55,26 @@ fn the_first_sync_adds_people_with_their_groups() {
 }
 
 #[test]
+fn groups_can_come_from_a_search_for_groups_that_list_their_members() {
+    let server = Slapd::start(None);
+    three_people(&server);
+    server.add(&group("Pharmacie", &["lea", "claire"]));
+    let site = site(&server, 500, "");
+    let text = std::fs::read_to_string(site.path("connector.toml")).expect("config");
+    let text = text.replace("groups = \"memberOf\"\n", "groups = \"\"\n")
+        + &format!(
+            "[hr.ldap.group_search]\nbase_dn = \"ou=groups,{}\"\n",
+            hr_ldap_common::SUFFIX
+        );
+    std::fs::write(site.path("connector.toml"), text).expect("config");
+    site.ok(&["hr", "sync", "--source", "ldap"]);
+    let claire = site.ok(&["user", "show", CLAIRE]);
+    assert!(claire.contains("groups: Pharmacie, Urgences"), "{claire}");
+    let lea = site.ok(&["user", "show", LEA]);
+    assert!(lea.contains("groups: Pharmacie"), "{lea}");
+}
+
+#[test]
 fn bad_entries_are_reported_by_dn_and_the_others_still_sync() {
     let server = Slapd::start(None);
     three_people(&server);

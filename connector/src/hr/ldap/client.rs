@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use super::HrLdapError;
 use super::config::HrLdapConfig;
-use super::entries::LdapEntry;
+use super::entries::{LdapEntry, add_search_groups};
 
 /// The service account's password. Its `Debug` prints nothing and its memory is wiped.
 pub struct BindPassword(Zeroizing<String>);
@@ -54,7 +54,7 @@ pub fn search(config: &HrLdapConfig) -> Result<Vec<LdapEntry>, HrLdapError> {
             bind_dn: config.bind_dn.clone(),
             message: e.to_string(),
         })?;
-    let entries = paged_search(&mut conn, config, timeout);
+    let entries = read_people(&mut conn, config, timeout);
     if let Err(e) = conn.unbind() {
         tracing::debug!(error = %e, "LDAP unbind failed");
     }
@@ -102,26 +102,58 @@ fn tls_config(ca_file: &Path) -> Result<Arc<rustls::ClientConfig>, HrLdapError> 
     Ok(Arc::new(config))
 }
 
-fn paged_search(
+/// The people, with the groups of the group search when there is one.
+fn read_people(
     conn: &mut LdapConn,
     config: &HrLdapConfig,
     timeout: Duration,
 ) -> Result<Vec<LdapEntry>, HrLdapError> {
+    let search = Search {
+        base_dn: &config.base_dn,
+        filter: &config.filter,
+        attributes: config.attributes.requested(),
+        page_size: config.page_size,
+        timeout,
+    };
+    let mut people = paged_search(conn, &search)?;
+    if let Some(groups) = &config.group_search {
+        let search = Search {
+            base_dn: &groups.base_dn,
+            filter: &groups.filter,
+            attributes: vec![&groups.member_attribute, &groups.name_attribute],
+            ..search
+        };
+        let found = paged_search(conn, &search)?;
+        tracing::debug!(groups = found.len(), "LDAP group search done");
+        add_search_groups(&mut people, &found, groups);
+    }
+    Ok(people)
+}
+
+/// One subtree search.
+struct Search<'a> {
+    base_dn: &'a str,
+    filter: &'a str,
+    attributes: Vec<&'a str>,
+    page_size: u16,
+    timeout: Duration,
+}
+
+fn paged_search(conn: &mut LdapConn, search: &Search<'_>) -> Result<Vec<LdapEntry>, HrLdapError> {
     let failed = |e: ldap3::LdapError| HrLdapError::Search {
-        base_dn: config.base_dn.clone(),
-        filter: config.filter.clone(),
+        base_dn: search.base_dn.to_owned(),
+        filter: search.filter.to_owned(),
         message: e.to_string(),
     };
-    let attributes = config.attributes.requested();
-    let pages = PagedResults::new(i32::from(config.page_size));
+    let pages = PagedResults::new(i32::from(search.page_size));
     let mut stream = conn
-        .with_timeout(timeout)
+        .with_timeout(search.timeout)
         .streaming_search_with(
             pages,
-            &config.base_dn,
+            search.base_dn,
             Scope::Subtree,
-            &config.filter,
-            attributes,
+            search.filter,
+            search.attributes.clone(),
         )
         .map_err(failed)?;
     let mut entries = Vec::new();
@@ -153,5 +185,6 @@ fn entry_of(entry: SearchEntry) -> LdapEntry {
     LdapEntry {
         dn: entry.dn,
         attrs,
+        search_groups: Vec::new(),
     }
 }

@@ -40,6 +40,9 @@ pub struct HrLdapConfig {
     /// Which attribute holds which field.
     #[serde(default)]
     pub attributes: HrAttributes,
+    /// Groups found by a second search, for directories whose people carry no `memberOf`.
+    #[serde(default)]
+    pub group_search: Option<GroupSearch>,
     /// Which values of the status attribute mean what.
     #[serde(default)]
     pub status_values: StatusValues,
@@ -116,6 +119,36 @@ impl HrAttributes {
         .filter(|a| !a.is_empty())
         .collect()
     }
+}
+
+/// `[hr.ldap.group_search]`: groups that list their members, each member gaining the group's
+/// name. Member DNs are compared without case and without spaces around `,` and `=`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSearch {
+    /// Where groups are searched (the whole subtree).
+    pub base_dn: String,
+    /// The search filter (`groupOfNames` and AD's `group` by default).
+    #[serde(default = "default_group_filter")]
+    pub filter: String,
+    /// The attribute listing the members' DNs (`member` by default).
+    #[serde(default = "default_member_attribute")]
+    pub member_attribute: String,
+    /// The attribute naming the group (`cn` by default; the DN's first RDN when absent).
+    #[serde(default = "default_name_attribute")]
+    pub name_attribute: String,
+}
+
+fn default_group_filter() -> String {
+    "(|(objectClass=groupOfNames)(objectClass=group))".into()
+}
+
+fn default_member_attribute() -> String {
+    "member".into()
+}
+
+fn default_name_attribute() -> String {
+    "cn".into()
 }
 
 fn default_filter() -> String {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use vigie_certs::IdNat;
 
-use super::config::HrLdapConfig;
+use super::config::{GroupSearch, HrLdapConfig};
 use crate::hr::{HrImport, HrRecord, Origin, RowProblem, RowProblemKind};
 use crate::person::PersonStatus;
 
@@ -19,6 +19,8 @@ pub struct LdapEntry {
     pub dn: String,
     /// Attribute name → values.
     pub attrs: HashMap<String, Vec<String>>,
+    /// Names of the groups that list this entry as a member (`[hr.ldap.group_search]`).
+    pub search_groups: Vec<String>,
 }
 
 impl LdapEntry {
@@ -120,6 +122,37 @@ impl DateFormat {
     }
 }
 
+/// Gives each person the names of the `groups` (entries found by the group search) that list
+/// them as members.
+pub fn add_search_groups(people: &mut [LdapEntry], groups: &[LdapEntry], search: &GroupSearch) {
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for (i, person) in people.iter().enumerate() {
+        index.insert(normalise_dn(&person.dn), i);
+    }
+    for group in groups {
+        let name = (group.one(&search.name_attribute).ok().flatten())
+            .or_else(|| first_rdn_value(&group.dn))
+            .unwrap_or_else(|| group.dn.clone());
+        for member in group.values(&search.member_attribute) {
+            if let Some(&i) = index.get(&normalise_dn(member)) {
+                people[i].search_groups.push(name.clone());
+            }
+        }
+    }
+}
+
+/// A DN for comparison: lower case, without spaces around `,` and `=`.
+fn normalise_dn(dn: &str) -> String {
+    dn.split(',')
+        .map(|rdn| {
+            let (name, value) = rdn.split_once('=').unwrap_or((rdn, ""));
+            format!("{}={}", name.trim(), value.trim())
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+        .to_lowercase()
+}
+
 /// `date` written with a strftime-style `format`, or `None` when the format is not valid.
 fn format_date(date: NaiveDate, format: &str) -> Option<String> {
     use std::fmt::Write as _;
@@ -187,8 +220,8 @@ fn fields(
             .one(&a.surname)?
             .ok_or(RowProblemKind::Missing("surname"))?,
         given_name: (entry.one(&a.given_name)?).ok_or(RowProblemKind::Missing("given name"))?,
-        professions: list(entry.values(&a.professions)),
-        groups: list(entry.values(&a.groups)),
+        professions: list(entry.values(&a.professions).iter()),
+        groups: list(entry.values(&a.groups).iter().chain(&entry.search_groups)),
         status: status(entry, config)?,
         start_date: date(entry, &a.start_date, "start date", dates)?,
         end_date: date(entry, &a.end_date, "end date", dates)?,
@@ -201,9 +234,8 @@ fn fields(
 }
 
 /// Values sorted and without duplicates; a DN counts by its first RDN's value.
-fn list(values: &[String]) -> Vec<String> {
+fn list<'a>(values: impl Iterator<Item = &'a String>) -> Vec<String> {
     let mut items: Vec<String> = values
-        .iter()
         .map(|v| first_rdn_value(v.trim()).unwrap_or_else(|| v.trim().to_owned()))
         .filter(|v| !v.is_empty())
         .collect();
@@ -338,6 +370,7 @@ mod tests {
 
     fn entry(dn: &str, attrs: &[(&str, &[&str])]) -> LdapEntry {
         LdapEntry {
+            search_groups: Vec::new(),
             dn: dn.into(),
             attrs: attrs
                 .iter()
@@ -457,6 +490,34 @@ mod tests {
         assert_eq!(custom.read("31/01/2027"), Some(day));
         assert!(DateFormat::parse("%Q").is_err());
         assert!(DateFormat::parse("%H:%M").is_err());
+    }
+
+    #[test]
+    fn groups_that_list_members_are_given_to_them() {
+        let mut people = [claire("uid=claire, ou=People,dc=x", "0751234567")];
+        let search = GroupSearch {
+            base_dn: "dc=x".into(),
+            filter: String::new(),
+            member_attribute: "member".into(),
+            name_attribute: "cn".into(),
+        };
+        let groups = [
+            entry(
+                "cn=Bloc,dc=x",
+                &[("member", &["UID=Claire,ou=people, dc=X"])],
+            ),
+            entry(
+                "cn=x,dc=x",
+                &[("cn", &["Pharmacie"]), ("member", &["uid=paul,dc=x"])],
+            ),
+        ];
+        add_search_groups(&mut people, &groups, &search);
+        assert_eq!(people[0].search_groups, ["Bloc"]);
+        let import = read_entries(&people, &config());
+        assert_eq!(
+            import.records[0].groups,
+            ["Bloc", "Urgences, adultes", "rea"]
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! failed search stop the sync before anything is compared, so nothing is changed.
 //!
 //! `[hr.ldap]` for Active Directory is shown in [`crate::config`]; for OpenLDAP, with the idNat
-//! in `employeeNumber`, the HR status in `employeeType` and the `memberof` overlay:
+//! in `employeeNumber`, the HR status in `employeeType` and groups that list their members:
 //!
 //! ```toml
 //! [hr.ldap]
@@ -27,16 +27,20 @@
 //! [hr.ldap.attributes]
 //! id_nat = "employeeNumber"
 //! professions = "title"
-//! groups = "memberOf"
+//! groups = ""                     # "memberOf" with the memberof overlay
 //! status = "employeeType"
 //! [hr.ldap.status_values]
 //! active = ["ACTIF"]
 //! suspended = ["SUSPENDU"]
 //! departed = ["SORTI"]
+//! [hr.ldap.group_search]
+//! base_dn = "ou=groups,dc=hopital,dc=example"
+//! filter = "(objectClass=groupOfNames)"
 //! ```
 //!
-//! Not done here: group membership found by a separate group search (OpenLDAP's
-//! `groupOfNames` without the `memberOf` overlay); groups come from an attribute of the person.
+//! Groups come from an attribute of the person (`memberOf`), from a second search for groups
+//! that list their members (`[hr.ldap.group_search]`, for `groupOfNames` without the
+//! `memberof` overlay), or both.
 
 pub mod client;
 mod config;
@@ -44,8 +48,8 @@ pub mod entries;
 
 use std::path::PathBuf;
 
-pub use config::{HrAttributes, HrLdapConfig};
-pub use entries::{LdapEntry, read_entries};
+pub use config::{GroupSearch, HrAttributes, HrLdapConfig};
+pub use entries::{LdapEntry, add_search_groups, read_entries};
 
 use crate::hr::HrImport;
 
