@@ -59,6 +59,10 @@ fn sessions_reach_only_their_apps_and_follow_a_roaming_client() {
     assert!(status.starts_with("HTTP/1.0 200"), "{status}");
     assert!(refused(&second, web_url));
 
+    // Names resolve for the session's own apps only; UDP to an unpublished port is refused.
+    let answers = dns_and_udp(&first);
+    assert_eq!(answers, ["web 100.80.0.1", "other NXDOMAIN", "udp refused"]);
+
     // The first client's underlay address changes: its tunnel follows.
     let moved = Ipv4Addr::new(198, 19, 254, 1);
     move_client(&first, &connector, moved);
@@ -106,4 +110,40 @@ fn interface_with(ns: &NetNs, address: Ipv4Addr) -> String {
         .unwrap_or_else(|| panic!("no interface holds {address}: {listing}"));
     let name = line.split_whitespace().nth(1).expect("an interface name");
     name.split('@').next().unwrap_or(name).to_owned()
+}
+
+/// Asks the connector's DNS for both app names, then sends UDP to the web app's unpublished
+/// port 5000, from inside the client's namespace.
+fn dns_and_udp(client: &Client) -> Vec<String> {
+    const SCRIPT: &str = r#"
+import socket, struct
+def ask(name):
+    query = struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
+    for label in (name + ".hopital.example").split("."):
+        query += bytes([len(label)]) + label.encode()
+    query += b"\0" + struct.pack("!HH", 1, 1)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(20)
+    s.sendto(query, ("100.80.0.53", 53))
+    answer = s.recv(512)
+    if answer[3] & 15 == 3:
+        return name + " NXDOMAIN"
+    return name + " " + socket.inet_ntoa(answer[-4:])
+print(ask("web"))
+print(ask("other"))
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.settimeout(20)
+u.connect(("100.80.0.1", 5000))
+u.send(b"x")
+try:
+    u.recv(16)
+    print("udp answered")
+except ConnectionRefusedError:
+    print("udp refused")
+"#;
+    let output = client
+        .ns
+        .run_stdout("python3", &["-c", SCRIPT])
+        .expect("the DNS and UDP probe runs");
+    output.lines().map(str::to_owned).collect()
 }
