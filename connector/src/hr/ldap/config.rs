@@ -285,6 +285,22 @@ mod tests {
     }
 
     #[test]
+    fn the_openldap_example_of_the_module_docs_parses() {
+        let docs = include_str!("mod.rs");
+        let example: String = docs
+            .lines()
+            .skip_while(|l| !l.starts_with("//! ```toml"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("//! ```"))
+            .map(|l| format!("{}\n", l.trim_start_matches("//!")))
+            .collect();
+        let ldap = parse(&example).unwrap().hr.ldap.unwrap();
+        assert!(ldap.starttls);
+        assert_eq!(ldap.attributes.status, "employeeType");
+        assert_eq!(ldap.group_search.unwrap().member_attribute, "member");
+    }
+
+    #[test]
     fn unknown_keys_and_bad_values_are_refused() {
         let error = parse(&AD.replace("page_size", "pagesize")).unwrap_err();
         assert!(error.to_string().contains("pagesize"), "{error}");
