@@ -278,3 +278,18 @@ fn ldaps_and_starttls_trust_the_configured_authority_only() {
         assert!(out.contains("3 added"), "{url}: {out}");
     }
 }
+
+#[test]
+fn a_search_that_finds_nobody_changes_nothing() {
+    let server = Slapd::start(None);
+    three_people(&server);
+    let site = site(&server, 500, "");
+    site.ok(&["hr", "sync", "--source", "ldap"]);
+    let text = std::fs::read_to_string(site.path("connector.toml")).expect("config");
+    let text = text.replace("(objectClass=inetOrgPerson)", "(employeeNumber=none)");
+    std::fs::write(site.path("connector.toml"), text).expect("config");
+    let run = site.run(&["hr", "sync", "--source", "ldap"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("nothing was changed"), "{}", run.all());
+    assert!(site.ok(&["user", "show", LEA]).contains("status: active"));
+}
