@@ -108,6 +108,7 @@ impl Engine {
         self.by_address.insert(spec.tunnel_address, index);
         self.by_id.insert(spec.id, index);
         self.sessions.insert(index, session);
+        tracing::debug!(index, tunnel_address = %spec.tunnel_address, "session joined the data plane");
         Ok(())
     }
 
@@ -131,6 +132,7 @@ impl Engine {
             self.by_key.remove(&session.key);
             self.by_address.remove(&session.filter.tunnel_address());
         }
+        tracing::debug!(index, "session left the data plane");
         true
     }
 
