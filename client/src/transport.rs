@@ -4,6 +4,8 @@
 //! for long data, `61 xx` (more data: GET RESPONSE) and `6C xx` (wrong Le: resend with the
 //! right one). It works the same over the real PC/SC reader and over the fakes of the tests.
 
+use tracing::trace;
+
 use crate::apdu::{Command, Response};
 use crate::error::CardError;
 
@@ -55,7 +57,10 @@ pub fn exchange(transport: &mut dyn CardTransport, cmd: &Command) -> Result<Resp
             return Ok(response);
         }
     }
-    transmit_one(transport, last)
+    let response = transmit_one(transport, last)?;
+    // The command's Debug shows its header and data length only, never the data (a PIN).
+    trace!(?cmd, sw = %response.sw, bytes = response.data.len(), "APDU");
+    Ok(response)
 }
 
 fn transmit_one(transport: &mut dyn CardTransport, cmd: &Command) -> Result<Response, CardError> {

@@ -27,6 +27,11 @@ fn read_and_sign(name: &str, generation: Generation) {
     assert_eq!(card.generation(), generation);
     assert_eq!(card.reader(), lab.slot.reader_name());
 
+    let card_toml = std::fs::read_to_string(lab.card_dir.join("card.toml")).expect("card.toml");
+    let card_toml: toml::Table = card_toml.parse().expect("card.toml is TOML");
+    let number = card.card_number().expect("read EF.SN.ICC");
+    assert_eq!(Some(number.as_str()), card_toml["card_number"].as_str());
+
     let der = card.read_auth_certificate().expect("read the certificate");
     assert_eq!(
         der,
