@@ -68,6 +68,11 @@
 //!
 //! [audit]
 //! dir = "/var/log/vigie/audit"
+//!
+//! [dataplane]                     # WireGuard tunnels (needs root: a TUN device, nftables)
+//! enabled = true
+//! port = 51820                    # UDP; list it in session.endpoints for clients
+//! tun = "vigie0"
 //! ```
 //!
 //! Apps in the file are applied to the directory each time the connector or its CLI starts;

@@ -19,8 +19,12 @@
 //! `card enrol|list|revoke`, `app publish|withdraw|grant|revoke|list`, `user show`, `admit`,
 //! `audit verify`, `check-config`, and `serve`.
 //!
-//! Not yet written: the data plane (WireGuard, per-session filtering, NAT to the apps), the
-//! SSO issuer, LDAP sync and PostgreSQL for sites with several connectors.
+//! Its data plane, [`dataplane`]: one WireGuard tunnel per granted session (over UDP, or
+//! inside the control connection), the per-session app filter, DNS for app names, and NAT to
+//! the backends through a TUN device and nftables.
+//!
+//! Not yet written: the SSO issuer, LDAP sync and PostgreSQL for sites with several
+//! connectors.
 #![forbid(unsafe_code)]
 
 pub mod admission;

@@ -21,8 +21,10 @@
 //! at once), a handshake timeout, frame limits from the protocol crate, one stream per QUIC
 //! connection. Each connection is its own task; its errors end it and nothing else.
 //!
-//! Not here yet: the WireGuard data plane (grants carry the connector's key and addresses;
-//! [`registry::Registry`] keeps what it will need), CRL refresh, resume tokens, admin kill.
+//! With `[dataplane] enabled`, the listeners start [`crate::dataplane`] too; a granted
+//! session joins it, and its control connection carries WireGuard when UDP is blocked.
+//!
+//! Not here yet: CRL refresh, resume tokens, admin kill.
 //!
 //! Unlike the rest of the crate, this module reads the clock: it is the connector's event
 //! loop.

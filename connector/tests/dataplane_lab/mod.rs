@@ -123,8 +123,8 @@ impl Client {
             .add_session(spec)
             .expect("the session is added");
         // wireguard-go's control socket is a file (/var/run/wireguard/NAME.sock), shared by
-        // all namespaces: each client gets its own device name.
-        let device = format!("wg{number}");
+        // all namespaces and test processes: each client gets a name of its own.
+        let device = format!("vgw{}-{number}", std::process::id() % 1_000_000);
         let wireguard = wireguard_go(&ns, dir, &device);
         let key_file = dir.join(format!("client-{number}.key"));
         std::fs::write(&key_file, STANDARD.encode(secret.to_bytes())).expect("key file");
@@ -151,7 +151,7 @@ impl Client {
         ns.run("ip", &["addr", "add", &address, "dev", &device])
             .expect("tunnel address");
         ns.run("ip", &["link", "set", &device, "up"])
-            .expect("wg0 up");
+            .expect("device up");
         ns.run("ip", &["route", "add", "100.80.0.0/16", "dev", &device])
             .expect("app route");
         Self {
