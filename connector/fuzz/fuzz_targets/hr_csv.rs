@@ -18,7 +18,13 @@ fuzz_target!(|data: &[u8]| {
     let Ok(import) = parse_csv(bytes, &config) else {
         return;
     };
-    let lines = bytes.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    // Lines end with \n, \r\n or a lone \r, as the CSV reader ends records.
+    let ends = (0..bytes.len()).filter(|&i| match bytes[i] {
+        b'\n' => true,
+        b'\r' => bytes.get(i + 1) != Some(&b'\n'),
+        _ => false,
+    });
+    let lines = ends.count() as u64 + 1;
     for problem in &import.problems {
         // Every problem is reported as "line N: …", N inside the file.
         let text = problem.to_string();

@@ -77,7 +77,8 @@ pub fn parse_csv(bytes: &[u8], config: &HrCsvConfig) -> Result<HrImport, HrFileE
 }
 
 /// Turns byte offsets into line numbers (the CSV reader does not count blank lines), moving
-/// forward only so the whole file is scanned once.
+/// forward only so the whole file is scanned once. Lines end as the CSV reader ends records:
+/// with `\n`, `\r\n`, or a lone `\r` (old exports).
 struct LineCounter<'a> {
     bytes: &'a [u8],
     offset: usize,
@@ -96,14 +97,22 @@ impl LineCounter<'_> {
             .count();
         let offset = offset + blank;
         if offset > self.offset {
-            let newlines = self.bytes[self.offset..offset]
-                .iter()
-                .filter(|&&b| b == b'\n')
+            let ends = (self.offset..offset)
+                .filter(|&i| is_line_end(self.bytes, i))
                 .count();
-            self.line += newlines as u64;
+            self.line += ends as u64;
             self.offset = offset;
         }
         self.line
+    }
+}
+
+/// Whether the byte at `i` ends a line: a `\n`, or a `\r` not followed by `\n`.
+fn is_line_end(bytes: &[u8], i: usize) -> bool {
+    match bytes.get(i) {
+        Some(b'\n') => true,
+        Some(b'\r') => bytes.get(i + 1) != Some(&b'\n'),
+        _ => false,
     }
 }
 
@@ -387,6 +396,18 @@ mod tests {
         let missing = parse_csv(b"id_nat;surname\n0751234567;Martin\n", &config);
         assert!(matches!(missing, Err(HrFileError::MissingColumn(c)) if c == "given_name"));
         assert!(matches!(parse_csv(b"", &config), Err(HrFileError::Empty)));
+    }
+
+    #[test]
+    fn lines_are_counted_with_any_line_ending() {
+        let text =
+            format!("{HEADER}0751234567;Martin;Claire;;;actif;;\r\r0751234568;x;y;;;actif;;\r");
+        let import = parse_csv(text.replace('\n', "\r").as_bytes(), &config()).unwrap();
+        let lines: Vec<u64> = import.records.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [2, 4]);
+        let import = parse_csv(text.replace('\n', "\r\n").as_bytes(), &config()).unwrap();
+        let lines: Vec<u64> = import.records.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [2, 4]);
     }
 
     #[test]
