@@ -10,6 +10,7 @@
 //!   (its own socket, configuration and network namespace), with reader slots handed out
 //!   one per test ([`ReaderSlot`]).
 //! - [`card`]: the virtual CPS3/CPS4 card, which inserts itself into a vpcd slot.
+//! - [`demo`]: `vigie-lab demo`, Vigie's main job shown end to end to a person.
 //! - [`fixtures`]: card identity folders shaped like those `vigie-pki init` writes, for tests
 //!   that run before (or without) the real generator.
 //!
@@ -40,8 +41,9 @@
 //! guard whose `Drop` deletes exactly what it created, and processes are stopped by PID,
 //! never by name. Most of the lab needs root; tests call [`require_root`] first.
 //!
-//! `unsafe` is denied everywhere but in one place: setting `PCSCLITE_CSOCK_NAME` for this
-//! process (`pcscd::env`), which libpcsclite reads from the environment only.
+//! `unsafe` is denied everywhere but in two places: setting `PCSCLITE_CSOCK_NAME` for this
+//! process (`pcscd::env`), which libpcsclite reads from the environment only, and clearing the
+//! demo's blocked signals in the programs it starts (`demo::signals`).
 //!
 //! Logging policy: debug for each resource created or deleted, warn when teardown fails
 //! (something is left behind for a person to clean), trace for card APDUs.
@@ -49,6 +51,7 @@
 
 pub mod card;
 pub mod cmd;
+pub mod demo;
 pub mod error;
 pub mod fixtures;
 pub mod names;

@@ -2,8 +2,9 @@
 //!
 //! `vigie-lab card --identity DIR/cards/cps4-doctor` runs the virtual card and inserts it into
 //! a running pcscd's vpcd reader (the machine's own, on 127.0.0.1:35963 by default) until
-//! Ctrl-C, so the client can be tried by hand without a physical card. `vigie-lab clean`
-//! deletes what killed lab runs left behind.
+//! Ctrl-C, so the client can be tried by hand without a physical card. `vigie-lab demo` shows
+//! Vigie's main job end to end with the real programs (see `vigie_lab::demo`). `vigie-lab
+//! clean` deletes what killed lab runs left behind.
 #![forbid(unsafe_code)]
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -13,6 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use vigie_lab::card::{CardIdentity, Secret, VirtualCard};
+use vigie_lab::demo::{self, Binaries, DemoConfig};
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +40,20 @@ enum Commands {
         #[arg(long, env = "VIGIE_LAB_VPCD", default_value = "127.0.0.1:35963")]
         vpcd: String,
     },
+    /// Shows Vigie at work, as root: a test PKI, the connector with a hospital directory, the
+    /// emulated CPS4 card in a real pcscd, and `vigie up`; stays up until Ctrl-C, then cleans
+    /// up.
+    Demo {
+        /// Where the PKI, the connector's files and the logs go (replaced at the next run).
+        #[arg(long, env = "VIGIE_LAB_DIR", default_value = "lab-out")]
+        dir: PathBuf,
+        /// The folder of vigie, vigie-connector and vigie-pki (default: vigie-lab's own).
+        #[arg(long, env = "VIGIE_LAB_BIN_DIR")]
+        bin_dir: Option<PathBuf>,
+        /// Run the steps, end the session and clean up, without waiting (for tests).
+        #[arg(long, env = "VIGIE_LAB_ONCE")]
+        once: bool,
+    },
     /// Deletes namespaces, processes and folders left by lab runs that were killed.
     Clean,
 }
@@ -56,6 +72,7 @@ fn main() -> anyhow::Result<()> {
             pin,
             vpcd,
         } => run_card(&identity, pin, &vpcd),
+        Commands::Demo { dir, bin_dir, once } => run_demo(dir, bin_dir.as_deref(), once),
         Commands::Clean => {
             let deleted = vigie_lab::clean_stale().context("cleaning needs root and `ip`")?;
             eprintln!(
@@ -66,6 +83,22 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn run_demo(dir: PathBuf, bin_dir: Option<&std::path::Path>, once: bool) -> anyhow::Result<()> {
+    if vigie_lab::require_root("network namespaces and pcscd").is_err() {
+        bail!("run the demo as root (sudo ./scripts/lab.sh)");
+    }
+    let binaries = match bin_dir {
+        Some(dir) => Binaries::in_dir(dir),
+        None => Binaries::next_to_this_program()?,
+    };
+    let config = DemoConfig {
+        dir,
+        binaries,
+        once,
+    };
+    demo::run(&config).context("the demo stopped")
 }
 
 fn run_card(dir: &std::path::Path, pin: Option<String>, vpcd: &str) -> anyhow::Result<()> {
