@@ -229,7 +229,13 @@ impl Driver {
                 self.session.end(Code::CARD_REMOVED, now);
             }
             CardWork::Reopened(Ok(card)) => {
-                *lock(&self.card.card) = card;
+                let removed = std::mem::replace(&mut *lock(&self.card.card), card);
+                // Dropping a PC/SC handle disconnects it with a card reset, and the reset
+                // reaches the card now in the reader, undoing its PIN. The handle of the
+                // removed card is left to the end of the process instead.
+                // TODO: disconnect it with SCARD_LEAVE_CARD once the card layer offers a
+                // disconnect; until then each reinsertion keeps one dead handle open.
+                std::mem::forget(removed);
                 if self.session.resume(now).is_ok() {
                     self.say("Card back: resuming the session.");
                     let _ = self.set_state("resuming");
