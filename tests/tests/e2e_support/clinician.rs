@@ -12,7 +12,7 @@ use vigie_certs::pki::World;
 use vigie_client::control::{StateDir, Status};
 use vigie_client::pcsc_transport;
 use vigie_lab::card::{InsertedCard, VirtualCard};
-use vigie_lab::{Pcscd, ReaderSlot};
+use vigie_lab::{NetNs, Pcscd, ReaderSlot};
 
 use super::{PATIENCE, SERVER_NAME, TempDir, binaries};
 
@@ -25,6 +25,7 @@ pub struct Clinician {
     pub dir: TempDir,
     connector: SocketAddr,
     server_ca: PathBuf,
+    netns: Option<Arc<NetNs>>,
 }
 
 impl Clinician {
@@ -41,6 +42,7 @@ impl Clinician {
             dir: TempDir::new("-clinician"),
             connector,
             server_ca: world.dir().join("trust/roots/racine-elementaire.pem"),
+            netns: None,
         }
     }
 
@@ -80,10 +82,19 @@ impl Clinician {
         );
     }
 
+    /// Runs `vigie up` inside `netns` from now on (the connector must be there too).
+    pub fn use_netns(&mut self, netns: Arc<NetNs>) {
+        self.netns = Some(netns);
+    }
+
     /// `vigie ARGS` with the lab's pcscd, the PIN, and this clinician's state folder.
     pub fn vigie(&self, args: &[&str]) -> Command {
         let (key, socket) = self.pcscd.client_env();
-        let mut command = Command::new(&binaries().vigie);
+        let program = binaries().vigie.to_str().expect("a UTF-8 path");
+        let mut command = match &self.netns {
+            Some(netns) => netns.command(program),
+            None => Command::new(program),
+        };
         command
             .args(args)
             .env(key, socket)
@@ -121,7 +132,7 @@ impl Clinician {
         wait_output(child)
     }
 
-    /// Starts `vigie up` and waits until `vigie status` shows the session connected.
+    /// Starts `vigie up` and waits until its status file shows the session connected.
     pub fn up_granted(&self) -> (Session, Status) {
         let log = self
             .dir
@@ -136,22 +147,25 @@ impl Clinician {
             .spawn()
             .expect("start vigie up");
         let mut session = Session { child, log };
-        let state = StateDir::new(self.state_dir());
+        let status = self.wait_state(&mut session, "active");
+        (session, status)
+    }
+
+    /// Waits until the status file of `session` is in `state`.
+    pub fn wait_state(&self, session: &mut Session, state: &str) -> Status {
+        let dir = StateDir::new(self.state_dir());
         let start = Instant::now();
         loop {
-            if let Ok(Some(status)) = state.read() {
-                if status.state == "active" {
-                    return (session, status);
+            if let Ok(Some(status)) = dir.read() {
+                if status.state == state {
+                    return status;
                 }
             }
             if let Ok(Some(exit)) = session.child.try_wait() {
                 panic!("vigie up exited with {exit}:\n{}", session.output());
             }
-            assert!(
-                start.elapsed() < PATIENCE,
-                "no session:\n{}",
-                session.output()
-            );
+            let waited = start.elapsed();
+            assert!(waited < PATIENCE, "never {state}:\n{}", session.output());
             std::thread::sleep(Duration::from_millis(100));
         }
     }

@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use vigie_certs::pki::World;
+use vigie_lab::NetNs;
 
 use super::{PATIENCE, TempDir, binaries};
 
@@ -82,10 +83,17 @@ pub struct Connector {
 }
 
 impl Connector {
-    /// Seeds a site for `world` and starts serving it.
+    /// Seeds a site for `world` and starts serving it on 127.0.0.1.
     pub fn start(world: &World) -> Self {
+        Self::start_with(world, "", None)
+    }
+
+    /// Like [`start`](Self::start), with `session` lines added to `[session]`, and inside
+    /// `netns` when given.
+    pub fn start_with(world: &World, session: &str, netns: Option<&NetNs>) -> Self {
         let dir = TempDir::new("-connector");
-        std::fs::write(dir.path().join("connector.toml"), config(world)).expect("config");
+        let config = config(world, session);
+        std::fs::write(dir.path().join("connector.toml"), config).expect("config");
         let hr: Vec<&str> = std::iter::once(HR_HEADER)
             .chain(HR_ROWS.iter().copied())
             .collect();
@@ -96,7 +104,12 @@ impl Connector {
             let cert = cert.to_string_lossy();
             admin(&dir, &["card", "enrol", "--idnat", id_nat, "--cert", &cert]);
         }
-        let mut child = Command::new(&binaries().connector)
+        let program = binaries().connector.to_str().expect("a UTF-8 path");
+        let mut command = match netns {
+            Some(netns) => netns.command(program),
+            None => Command::new(program),
+        };
+        let mut child = command
             .current_dir(dir.path())
             .arg("--config")
             .arg(dir.path().join("connector.toml"))
@@ -124,6 +137,24 @@ impl Connector {
     /// The connector's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+    }
+
+    /// Waits until the connector's log (debug level) has `count` lines with `text`.
+    pub fn wait_log(&self, text: &str, count: usize) {
+        let start = Instant::now();
+        while plain(&self.log())
+            .lines()
+            .filter(|l| l.contains(text))
+            .count()
+            < count
+        {
+            assert!(
+                start.elapsed() < PATIENCE,
+                "the log never said {text:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Every audit record so far.
@@ -171,7 +202,21 @@ impl Drop for Connector {
     }
 }
 
-fn config(world: &World) -> String {
+/// The text without its terminal colour sequences (`ESC [ … m`).
+fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|&c| c == 'm');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn config(world: &World, session: &str) -> String {
     let dir = world.dir().display();
     format!(
         "{DIRECTORY_AND_HR}\n[listen]\naddress = \"127.0.0.1\"\nport = 0\n\
@@ -179,7 +224,7 @@ fn config(world: &World) -> String {
          key = \"{dir}/connector/server.key.pem\"\n\
          [trust]\nroots = [\"{dir}/trust/roots\"]\n\
          intermediates = [\"{dir}/trust/intermediates\"]\ncrls = [\"{dir}/crl\"]\n\
-         [session]\ndns_server = \"100.80.0.53\"\nendpoints = [\"198.18.0.2:443\"]\n\
+         [session]\ndns_server = \"100.80.0.53\"\nendpoints = [\"198.18.0.2:443\"]\n{session}\n\
          [state]\ndir = \"state\"\n{APPS}"
     )
 }
