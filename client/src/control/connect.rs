@@ -283,6 +283,31 @@ mod tests {
     }
 
     #[test]
+    fn a_tls_alert_on_a_stream_is_a_refusal_of_the_card_and_a_reset_is_a_lost_connection() {
+        let target = Target {
+            address: "127.0.0.1:443".parse().expect("address"),
+            server_name: ServerName::try_from("connector.vigie.test").expect("name"),
+            display: "connector.vigie.test:443".into(),
+        };
+        let alert = rustls::Error::AlertReceived(AlertDescription::CertificateRevoked);
+        let refused = io_error(&target, &std::io::Error::other(alert));
+        assert!(matches!(
+            refused,
+            UpError::CertificateRefused {
+                alert: AlertDescription::CertificateRevoked
+            }
+        ));
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(matches!(
+            io_error(&target, &reset),
+            UpError::ConnectionLost(_)
+        ));
+        let refused_port = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let unreachable = io_error(&target, &refused_port);
+        assert!(unreachable.to_string().contains("connector.vigie.test:443"));
+    }
+
+    #[test]
     fn transports_read_as_people_say_them() {
         assert_eq!(Transport::Quic.to_string(), "QUIC (TLS 1.3)");
         assert_eq!(Transport::Tcp { tls13: false }.to_string(), "TCP (TLS 1.2)");

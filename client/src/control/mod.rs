@@ -87,8 +87,8 @@ async fn up_claimed(
     state: &StateDir,
     mut screen: Box<dyn Write + Send>,
 ) -> Result<(), UpError> {
-    let target = resolve(config).await?;
     let roots = tls_setup::server_roots(&config.server_ca)?;
+    let target = resolve(config).await?;
     let (reader, source) = (config.reader.clone(), config.pin_source.clone());
     let opened = tokio::task::spawn_blocking(move || card_open::open(reader.as_deref(), &source))
         .await
