@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use vigie_lab::card::{CardIdentity, Secret, VirtualCard};
-use vigie_lab::demo::{self, Binaries, DemoConfig};
+use vigie_lab::demo::{self, Binaries, DemoConfig, DemoError};
 
 #[derive(Parser)]
 #[command(
@@ -98,7 +98,13 @@ fn run_demo(dir: PathBuf, bin_dir: Option<&std::path::Path>, once: bool) -> anyh
         binaries,
         once,
     };
-    demo::run(&config).context("the demo stopped")
+    match demo::run(&config) {
+        Err(DemoError::Interrupted) => {
+            eprintln!("vigie-lab: demo stopped before its end; what it started is cleaned up");
+            Ok(())
+        }
+        other => other.context("the demo stopped"),
+    }
 }
 
 fn run_card(dir: &std::path::Path, pin: Option<String>, vpcd: &str) -> anyhow::Result<()> {

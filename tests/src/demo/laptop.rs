@@ -12,9 +12,10 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::binaries::Binaries;
+use super::hospital::Person;
 use super::narrate::{command, heading, indented, say};
 use super::signals::Interrupt;
-use super::site::{PORT, Person, Pki, SERVER_NAME, Serving, run_shown};
+use super::site::{PORT, Pki, SERVER_NAME, Serving, run_shown};
 use super::{DemoError, Result};
 use crate::card::{InsertedCard, VirtualCard};
 use crate::error::LabError;
@@ -215,14 +216,25 @@ impl Laptop {
              session and the apps.",
             serving.address
         ));
+        let mut session = self.spawn_up(&serving.address)?;
+        self.wait_connected(&mut session, interrupt)?;
+        say("vigie up printed the grant, the apps this doctor may reach:");
+        indented(&session.output());
+        say("And vigie status, from any terminal of the laptop:");
+        command("vigie status");
+        indented(&run_shown("vigie status", &mut self.vigie(&["status"]))?);
+        Ok(session)
+    }
+
+    /// Starts `vigie up` against `address`, with the PIN from `VIGIE_PIN`.
+    fn spawn_up(&self, address: &str) -> Result<Session> {
         let ca = self.server_ca.to_string_lossy().into_owned();
         let reader = self.reader();
-        let args: [&str; 5] = ["up", "--connector", &serving.address, "--server-ca", &ca];
         command(&format!(
-            "vigie up --connector {} --server-ca {ca} --server-name {SERVER_NAME} --reader '{reader}'",
-            serving.address
+            "vigie up --connector {address} --server-ca {ca} --server-name {SERVER_NAME} \
+             --reader '{reader}'"
         ));
-        let mut up = self.vigie(&args);
+        let mut up = self.vigie(&["up", "--connector", address, "--server-ca", &ca]);
         up.args(["--server-name", SERVER_NAME, "--reader", &reader])
             .env("VIGIE_PIN", &self.pin)
             .process_group(0);
@@ -232,16 +244,9 @@ impl Laptop {
             path: log_dir.clone(),
             source: e,
         })?;
-        let mut session = Session {
+        Ok(Session {
             process: LabProcess::spawn_in(&log_dir, "vigie-up", up)?,
-        };
-        self.wait_connected(&mut session, interrupt)?;
-        say("vigie up printed the grant, the apps this doctor may reach:");
-        indented(&session.output());
-        say("And vigie status, from any terminal of the laptop:");
-        command("vigie status");
-        indented(&run_shown("vigie status", &mut self.vigie(&["status"]))?);
-        Ok(session)
+        })
     }
 
     fn wait_connected(&self, session: &mut Session, interrupt: &Interrupt) -> Result<()> {

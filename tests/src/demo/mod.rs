@@ -22,6 +22,7 @@
 //! in the demo folder for the person to read; the next run replaces them.
 
 pub mod binaries;
+pub mod hospital;
 pub mod laptop;
 pub mod narrate;
 pub mod signals;
