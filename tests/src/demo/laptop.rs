@@ -115,6 +115,48 @@ impl Laptop {
         vigie
     }
 
+    /// Step 4c: the suspended nurse's CPS4 card in the second reader, and her `vigie up`,
+    /// refused by the connector. Her session would have its own state folder.
+    pub fn show_refusal(&self, pki: &Pki, address: &str, interrupt: &Interrupt) -> Result<()> {
+        interrupt.check()?;
+        heading("A suspended nurse tries");
+        say(
+            "HR suspended the nurse: her card is valid and enrolled, but the connector's \
+             directory says she may not work today. Her card goes in the second reader:",
+        );
+        let nurse = VirtualCard::load(&pki.card_dir("cps4-nurse"))?;
+        let _inserted = nurse.insert(self.pcscd.vpcd_target(1))?;
+        let reader = Pcscd::reader_name(1);
+        self.wait_for_reader(&reader, true)?;
+        let ca = self.server_ca.to_string_lossy().into_owned();
+        command(&format!(
+            "vigie up --connector {address} ... --reader '{reader}'"
+        ));
+        let mut up = self.vigie(&["up", "--connector", address, "--server-ca", &ca]);
+        up.args(["--server-name", SERVER_NAME, "--reader", &reader])
+            .env(
+                "VIGIE_STATE_DIR",
+                self.state_dir.with_file_name("state-nurse"),
+            )
+            .env("VIGIE_PIN", &self.pin);
+        let output = up.output().map_err(|source| LabError::Spawn {
+            program: "vigie up".into(),
+            source,
+        })?;
+        indented(&String::from_utf8_lossy(&output.stdout));
+        indented(&String::from_utf8_lossy(&output.stderr));
+        // `vigie up`'s exit status for a session the connector refused (see `vigie up --help`).
+        const SESSION_REFUSED: i32 = 6;
+        if output.status.code() != Some(SESSION_REFUSED) {
+            return Err(DemoError::Step {
+                step: "the suspended nurse",
+                detail: format!("expected the connector's refusal, got {}", output.status),
+            });
+        }
+        say("The refusal names its reason and its code, and the connector audited it.");
+        Ok(())
+    }
+
     /// `vigie ARGS` as a person types it in another terminal.
     pub fn vigie_line(&self, args: &str) -> String {
         let (key, socket) = self.pcscd.client_env();
@@ -130,7 +172,7 @@ impl Laptop {
     fn insert(&self) -> Result<()> {
         let inserted = self.card.insert(self.pcscd.vpcd_target(0))?;
         *self.lock() = Some(inserted);
-        self.wait_for_reader(true)
+        self.wait_for_reader(&self.reader(), true)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<InsertedCard>> {
@@ -142,7 +184,7 @@ impl Laptop {
         let taken = self.lock().take();
         if let Some(inserted) = taken {
             inserted.remove();
-            self.wait_for_reader(false)?;
+            self.wait_for_reader(&self.reader(), false)?;
             say(
                 "The card is out of the reader. vigie up pauses the session; `vigie status` \
                  says so. Press Enter to put the card back.",
@@ -158,10 +200,9 @@ impl Laptop {
     }
 
     /// Waits until pcscd shows the card in (or out of) the reader.
-    fn wait_for_reader(&self, present: bool) -> Result<()> {
+    fn wait_for_reader(&self, reader: &str, present: bool) -> Result<()> {
         let wanted = format!(
-            "{}\t{}",
-            self.reader(),
+            "{reader}\t{}",
             if present { "card inserted" } else { "empty" }
         );
         let start = Instant::now();
