@@ -53,7 +53,7 @@ const PEOPLE: [(&str, &str, &str, &str, &str, &str); 3] = [
     ),
 ];
 
-/// The people of [`PEOPLE`], with the idNat of their card in `pki`.
+/// The people of the HR export, with the idNat of their card in `pki`.
 pub fn people(pki: &Pki) -> Result<Vec<Person>> {
     PEOPLE
         .iter()

@@ -10,10 +10,10 @@
 //! The steps, each narrated in plain sentences ([`narrate`]): a test PKI with the real
 //! `vigie-pki` ([`site`]), a hospital site ([`hospital`]) seeded through the real
 //! `vigie-connector` CLI (HR export, cards, two apps and their grants), the connector serving
-//! in its own network namespace, the lab's pcscd with the emulated CPS4 card, and the real `vigie` reading the
-//! card and bringing a session up, then a suspended nurse's card refused ([`laptop`]). Then
-//! it stays up until Ctrl-C, pulling the card out and putting it back when the person presses
-//! Enter ([`signals`]).
+//! in its own network namespace, the lab's pcscd with the emulated CPS4 card, and the real
+//! `vigie` reading the card and bringing a session up, then a suspended nurse's card refused
+//! ([`laptop`]). Then it stays up until Ctrl-C, pulling the card out and putting it back when
+//! the person presses Enter ([`signals`]).
 //!
 //! What it is not: a test harness. It asserts nothing; `tests/lab_demo.rs` runs it with
 //! [`DemoConfig::once`] and checks what it printed and that it left nothing behind.
