@@ -7,7 +7,8 @@
 //!   reach; a typed verdict with stable reason codes;
 //! - [`directory`]: the embedded SQLite database (people, cards, apps, grants, sessions) and
 //!   all of its SQL;
-//! - [`hr`]: reading the HR system's CSV export and planning a sync against the directory;
+//! - [`hr`]: reading the HR system (a CSV export, or LDAP / Active Directory) and planning a
+//!   sync against the directory;
 //! - [`apps`]: published apps, their grants and stable virtual addresses;
 //! - [`audit`]: the hash-chained audit log;
 //! - [`config`]: the strict TOML configuration file.
@@ -23,8 +24,9 @@
 //! inside the control connection), the per-session app filter, DNS for app names, and NAT to
 //! the backends through a TUN device and nftables.
 //!
-//! Not yet written: the SSO issuer, LDAP sync and PostgreSQL for sites with several
-//! connectors.
+//! Not yet written: the SSO issuer, PostgreSQL for sites with several connectors, and the
+//! ending of live sessions by events from another process (an HR sync or a card revocation
+//! run from the command line while `serve` runs).
 #![forbid(unsafe_code)]
 
 pub mod admission;
