@@ -44,6 +44,22 @@ impl Directory {
         Ok(ids)
     }
 
+    /// Ends one live session with `reason`; false if it was not live (already ended, or
+    /// unknown).
+    pub fn end_session(
+        &self,
+        id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DirectoryError> {
+        let changed = self.conn.execute(
+            "UPDATE sessions SET ended_at = ?2, end_reason = ?3
+             WHERE id = ?1 AND ended_at IS NULL",
+            params![id, time_text(now), reason],
+        )?;
+        Ok(changed == 1)
+    }
+
     /// Ends a person's live sessions with `reason`; returns their ids.
     pub fn end_sessions_of_person(
         &self,
@@ -92,4 +108,36 @@ pub(super) fn end_for_card(
         )?
         .collect::<Result<_, _>>()?;
     Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ending_one_session_leaves_the_others_live() {
+        let dir = tempfile::tempdir().unwrap();
+        let directory = Directory::open(&dir.path().join("connector.db")).unwrap();
+        let id_nat = IdNat::parse("0751234567").unwrap();
+        directory
+            .conn
+            .execute(
+                "INSERT INTO people (id_nat, surname, given_name, status, updated_at)
+                 VALUES (?1, 'TESTEUR', 'JEANNE', 'active', '2026-01-01T00:00:00Z')",
+                [id_nat.as_str()],
+            )
+            .unwrap();
+        let card = CardRef::new("01", "CN=TEST");
+        let now = Utc::now();
+        directory.start_session("aa", &id_nat, &card, now).unwrap();
+        directory.start_session("bb", &id_nat, &card, now).unwrap();
+
+        assert!(directory.end_session("aa", "client quit", now).unwrap());
+        assert!(!directory.end_session("aa", "client quit", now).unwrap());
+        assert!(!directory.end_session("zz", "client quit", now).unwrap());
+        assert_eq!(
+            directory.live_sessions(&id_nat).unwrap(),
+            vec!["bb".to_owned()]
+        );
+    }
 }

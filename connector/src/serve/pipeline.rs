@@ -154,9 +154,19 @@ pub async fn end(shared: &Shared, id: SessionId, live: &LiveSession, ending: &En
             "initiator",
             format!("{:?}", ending.initiator).to_lowercase(),
         );
-    // TODO: the directory has no call to end one session by id yet, so its row stays open
-    // until the person's sessions are ended by HR or a card revocation; add one with the
-    // session-ending features.
+    let directory = shared.directory.clone();
+    let (row, reason) = (
+        hex(&id),
+        ending.reason.name().unwrap_or("unknown").to_owned(),
+    );
+    let closed = tokio::task::spawn_blocking(move || {
+        let directory = directory.lock().unwrap_or_else(|e| e.into_inner());
+        directory.end_session(&row, &reason, Utc::now())
+    })
+    .await;
+    if !matches!(closed, Ok(Ok(_))) {
+        tracing::error!("the directory could not record the end of a session");
+    }
     let _ = audited(shared, event).await;
 }
 
