@@ -67,6 +67,17 @@ pub fn readers(ctx: &Context) -> Result<Vec<ReaderInfo>, CardError> {
 }
 
 impl PcscTransport {
+    /// Lets go of a handle whose card was pulled out, without resetting the reader.
+    ///
+    /// Dropping a handle disconnects it with a card reset, which pcscd applies to whatever
+    /// card is in the reader now: a card reinserted since would lose its verified PIN. A
+    /// removed card's handle is released with this instead.
+    pub fn release_removed(self) {
+        if let Err((_, error)) = self.card.disconnect(pcsc::Disposition::LeaveCard) {
+            debug!(%error, "the removed card's handle did not disconnect cleanly");
+        }
+    }
+
     /// Connects to the card in `reader`.
     pub fn connect(ctx: &Context, reader: &str) -> Result<Self, CardError> {
         let name = CString::new(reader).map_err(|_| CardError::Reader("bad reader name".into()))?;

@@ -230,12 +230,8 @@ impl Driver {
             }
             CardWork::Reopened(Ok(card)) => {
                 let removed = std::mem::replace(&mut *lock(&self.card.card), card);
-                // Dropping a PC/SC handle disconnects it with a card reset, and the reset
-                // reaches the card now in the reader, undoing its PIN. The handle of the
-                // removed card is left to the end of the process instead.
-                // TODO: disconnect it with SCARD_LEAVE_CARD once the card layer offers a
-                // disconnect; until then each reinsertion keeps one dead handle open.
-                std::mem::forget(removed);
+                // Not dropped: a drop resets the reader, and so the card now in it.
+                removed.into_transport().release_removed();
                 if self.session.resume(now).is_ok() {
                     self.say("Card back: resuming the session.");
                     let _ = self.set_state("resuming");
