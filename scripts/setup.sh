@@ -13,6 +13,8 @@ APT_PACKAGES=(
   wireguard-go wireguard-tools # a standard WireGuard peer, to prove our data plane interoperates
   slapd ldap-utils           # a real OpenLDAP server for the HR directory sync tests
   python3                    # small test servers (HTTP) behind the connector
+  dovecot-imapd              # a real IMAP server behind the connector
+  curl                       # a real HTTP and IMAP client through the tunnel
 )
 CARGO_TOOLS=(cargo-fuzz) # bounded fuzz runs of every parser of untrusted bytes
 

@@ -10,6 +10,7 @@
 //!   (its own socket, configuration and network namespace), with reader slots handed out
 //!   one per test ([`ReaderSlot`]).
 //! - [`card`]: the virtual CPS3/CPS4 card, which inserts itself into a vpcd slot.
+//! - [`apps`]: the hospital's applications, real servers (a web app, Dovecot for mail).
 //! - [`demo`]: `vigie-lab demo`, Vigie's main job shown end to end to a person.
 //! - [`fixtures`]: card identity folders shaped like those `vigie-pki init` writes, for tests
 //!   that run before (or without) the real generator.
@@ -49,6 +50,7 @@
 //! (something is left behind for a person to clean), trace for card APDUs.
 #![deny(unsafe_code)]
 
+pub mod apps;
 pub mod card;
 pub mod cmd;
 pub mod demo;

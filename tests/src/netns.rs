@@ -65,6 +65,30 @@ impl NetNs {
         connect_tcp_in(Some(self.name()), addr, timeout)
     }
 
+    /// Gives programs run by [`command`](Self::command) their own `/etc/FILE`, starting
+    /// with `text`: `ip netns exec` mounts `/etc/netns/NAME/FILE` over it, so a program that
+    /// edits `/etc/hosts` in the namespace edits this copy, never the machine's. The folder
+    /// goes with the namespace. Returns the copy's path, for the test to read.
+    pub fn private_etc_file(&self, file: &str, text: &str) -> Result<std::path::PathBuf> {
+        let dir = self.etc_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| LabError::file(&dir, e))?;
+        let path = dir.join(file);
+        std::fs::write(&path, text).map_err(|e| LabError::file(&path, e))?;
+        Ok(path)
+    }
+
+    fn etc_dir(&self) -> std::path::PathBuf {
+        std::path::Path::new("/etc/netns").join(&self.name)
+    }
+
+    /// Binds a UDP socket inside this namespace.
+    pub fn bind_udp(&self, addr: SocketAddr) -> Result<std::net::UdpSocket> {
+        let what = format!("bind UDP {addr} in {}", self.name);
+        in_netns(&self.name, move || {
+            std::net::UdpSocket::bind(addr).map_err(|e| LabError::io(what, e))
+        })
+    }
+
     /// Binds a TCP listener inside this namespace (an in-process test server).
     pub fn listen_tcp(&self, addr: SocketAddr) -> Result<TcpListener> {
         let what = format!("listen on {addr} in {}", self.name);
@@ -76,6 +100,12 @@ impl NetNs {
 
 impl Drop for NetNs {
     fn drop(&mut self) {
+        let etc = self.etc_dir();
+        if etc.exists() {
+            if let Err(err) = std::fs::remove_dir_all(&etc) {
+                tracing::warn!(dir = %etc.display(), %err, "could not delete the namespace's /etc files");
+            }
+        }
         if let Err(err) = cmd::run_args("ip", &["netns", "del", &self.name]) {
             tracing::warn!(netns = %self.name, %err, "could not delete network namespace");
         }
@@ -145,8 +175,8 @@ pub fn wait_for_tcp_port(netns: Option<&NetNs>, addr: SocketAddr, timeout: Durat
 
 /// Deletes what lab processes that died without teardown (killed test binaries) left behind:
 /// namespaces named `vg-<pid>-<n>` whose `<pid>` is not running, after killing (by PID) the
-/// processes still inside them, and their `vg-<pid>-…` folders under the lab's temporary
-/// folder. Returns the namespaces deleted. Live processes' resources are never touched.
+/// processes still inside them, their `/etc/netns/vg-<pid>-…` files, and their `vg-<pid>-…`
+/// folders under the lab's temporary folder. Returns the namespaces deleted. Live processes' resources are never touched.
 pub fn clean_stale() -> Result<Vec<String>> {
     let listing = cmd::run_args("ip", &["netns", "list"])?;
     let mut deleted = Vec::new();
@@ -166,6 +196,13 @@ pub fn clean_stale() -> Result<Vec<String>> {
         }
         cmd::run_args("ip", &["netns", "del", name])?;
         deleted.push(name.to_owned());
+    }
+    if let Ok(entries) = std::fs::read_dir("/etc/netns") {
+        for entry in entries.flatten() {
+            if owner_is_dead(&entry.file_name().to_string_lossy()) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
     }
     if let Ok(entries) = std::fs::read_dir(crate::process::log_root()) {
         for entry in entries.flatten() {
