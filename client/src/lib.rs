@@ -37,6 +37,7 @@ pub mod signer;
 pub mod tls;
 pub mod tlv;
 pub mod transport;
+pub mod tunnel;
 pub mod watch;
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use vigie_client::control::{self, StateDir, UpConfig, display, exit};
 use vigie_client::pin_entry::{self, PinSource};
+use vigie_client::tunnel::{self, DnsMode, TunnelConfig};
 
 /// Where a running session keeps its status file and control socket.
 #[derive(Debug, Args)]
@@ -31,7 +32,9 @@ impl StateArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "\
 vigie up runs in the foreground: keep the terminal open while you work; Ctrl-C or `vigie \
-down` from another terminal ends the session. A background mode will come later.
+down` from another terminal ends the session. A background mode will come later. It needs \
+root (or CAP_NET_ADMIN) for the tunnel: a network device and routes for your applications \
+only, removed when the session ends; the rest of this computer's traffic is untouched.
 
 Exit codes: 0 the session ran and you ended it; 1 local configuration; 3 card, reader or \
 PIN; 4 network or the connector's identity; 5 the connector refused the card's certificate; \
@@ -75,6 +78,16 @@ pub struct UpArgs {
     /// Always use TLS over TCP, never QUIC.
     #[arg(long, env = "VIGIE_TCP_ONLY")]
     tcp_only: bool,
+    /// The name of the tunnel's network device.
+    #[arg(long, env = "VIGIE_DEVICE", value_name = "NAME", default_value = tunnel::DEFAULT_DEVICE)]
+    device: String,
+    /// How the applications' names resolve: auto (systemd-resolved's split DNS where it
+    /// runs, else lines in /etc/hosts), resolved, hosts, or off (use their addresses).
+    #[arg(long, env = "VIGIE_DNS", value_name = "MODE", default_value = "auto")]
+    dns: DnsMode,
+    /// Check the card and the admission only: no tunnel, nothing changed on this computer.
+    #[arg(long, env = "VIGIE_NO_TUNNEL")]
+    no_tunnel: bool,
     #[command(flatten)]
     state: StateArgs,
 }
@@ -102,6 +115,10 @@ impl UpArgs {
             state_dir: self.state.dir().path().to_owned(),
             udp_wait: Duration::from_secs(self.udp_wait.max(1)),
             tcp_only: self.tcp_only,
+            tunnel: (!self.no_tunnel).then(|| TunnelConfig {
+                device: self.device.clone(),
+                dns: self.dns.clone(),
+            }),
         }
     }
 }

@@ -59,6 +59,16 @@ pub fn session_text(status: &Status) -> String {
             "Session id:   {id} (give it to the help desk if asked)"
         );
     }
+    if let Some(tunnel) = &status.tunnel {
+        let _ = writeln!(text, "Tunnel:       {}, {}", tunnel.device, tunnel.path);
+        let _ = writeln!(text, "App names:    {}", tunnel.names);
+        let _ = writeln!(
+            text,
+            "Traffic:      {} sent, {} received",
+            bytes_text(tunnel.bytes_sent),
+            bytes_text(tunnel.bytes_received)
+        );
+    }
     if let Some(limits) = limits_text(status) {
         let _ = writeln!(text, "Time limits:  {limits}");
     }
@@ -103,6 +113,21 @@ fn limits_text(status: &Status) -> Option<String> {
         (Some(one), None) | (None, Some(one)) => Some(one),
         (Some(idle), Some(lifetime)) => Some(format!("{idle}; {lifetime} at the latest")),
     }
+}
+
+/// `512 B`, `1.5 kB`, `12.0 MB`, `3.2 GB`: decimal units, as file managers show.
+pub fn bytes_text(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// `15 min`, `12 h`, `1 h 30 min`, `45 s`.
@@ -168,6 +193,10 @@ mod tests {
         assert_eq!(duration_text(12 * 3600), "12 h");
         assert_eq!(duration_text(5400), "1 h 30 min");
         assert_eq!(duration_text(45), "45 s");
+        assert_eq!(bytes_text(999), "999 B");
+        assert_eq!(bytes_text(1_500), "1.5 kB");
+        assert_eq!(bytes_text(12_040_000), "12.0 MB");
+        assert_eq!(bytes_text(3_200_000_000_000_000), "3200.0 TB");
     }
 
     #[test]

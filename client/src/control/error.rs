@@ -57,6 +57,9 @@ pub enum UpError {
         /// What is wrong, and which setting names it.
         detail: String,
     },
+    /// The tunnel could not be set up on this computer (TUN device, routes, names).
+    #[error("the tunnel could not be set up on this computer: {0}")]
+    Tunnel(#[from] crate::tunnel::TunnelError),
     /// Another `vigie up` already holds a session in this state folder.
     #[error(
         "a session is already up (vigie up, process {pid}); see `vigie status`, or end it with \
@@ -130,7 +133,9 @@ impl UpError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Card(_) | Self::Pin(_) | Self::CardDuringHandshake(_) => exit::CARD,
-            Self::Config(_) | Self::File { .. } | Self::AlreadyUp { .. } => exit::LOCAL,
+            Self::Config(_) | Self::File { .. } | Self::AlreadyUp { .. } | Self::Tunnel(_) => {
+                exit::LOCAL
+            }
             Self::Unreachable { .. } | Self::ServerUntrusted(_) | Self::ConnectionLost(_) => {
                 exit::NETWORK
             }

@@ -13,10 +13,11 @@
 //! over TCP. Both reach the connector's one port. A refusal reads as one sentence and a code
 //! for the help desk ([`UpError`]), with its own exit code ([`exit`]).
 //!
-//! What it is not, yet: the tunnel. The grant's apps are shown and written to the status
-//! file, and the session's WireGuard key pair is made ([`TunnelKey`]) and its public half
-//! sent, but no TUN device, route or DNS is set up, and packets the connector might send
-//! inside the control channel are dropped. `vigie up` runs in the foreground only.
+//! On the grant, the tunnel comes up ([`crate::tunnel`]) with the session's WireGuard key
+//! pair, made fresh for the session ([`TunnelKey`]), whose public half went with the hello;
+//! WireGuard datagrams travel inside this channel when UDP is blocked ([`tunnel_slot`]).
+//! `--no-tunnel` runs the session without one (admission and card checks only). `vigie up`
+//! runs in the foreground only.
 //!
 //! Logging: info when the session is granted and when it ends; debug for the transport's
 //! decisions; the apps and addresses go to the screen and the status file, not the log.
@@ -29,6 +30,7 @@ pub mod session;
 pub mod status;
 pub mod tls_setup;
 pub mod tunnel_key;
+pub mod tunnel_slot;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -47,9 +49,11 @@ pub use tunnel_key::TunnelKey;
 
 use crate::atr::Generation;
 use crate::pin_entry::PinSource;
+use crate::tunnel::{self, TunnelConfig};
 use crate::watch::{CardEvent, CardWatcher};
 use connect::{Channel, Target};
 use session::{Driver, Inputs, SessionCard};
+use tunnel_slot::TunnelSlot;
 
 /// The connector's port when `--connector` names none.
 pub const DEFAULT_PORT: u16 = 443;
@@ -71,6 +75,8 @@ pub struct UpConfig {
     pub udp_wait: Duration,
     /// Never try QUIC.
     pub tcp_only: bool,
+    /// The tunnel on this machine; `None` runs the session without one.
+    pub tunnel: Option<TunnelConfig>,
 }
 
 /// Brings the session up and runs it until the user or the connector ends it.
@@ -87,6 +93,9 @@ async fn up_claimed(
     state: &StateDir,
     mut screen: Box<dyn Write + Send>,
 ) -> Result<(), UpError> {
+    if let Some(tunnel) = &config.tunnel {
+        tunnel::clean_after_crash(&tunnel.device);
+    }
     let roots = tls_setup::server_roots(&config.server_ca)?;
     let target = resolve(config).await?;
     let (reader, source) = (config.reader.clone(), config.pin_source.clone());
@@ -105,12 +114,14 @@ async fn up_claimed(
         "Connecting to {} with the {generation} card...",
         target.display
     );
-    let mut channel = open_channel(config, &target, generation, tls, &mut screen).await?;
+    let (mut channel, udp_blocked) =
+        open_channel(config, &target, generation, tls, &mut screen).await?;
     status.transport = Some(channel.transport().to_string());
 
     // The secret stays here for the tunnel; only the public half leaves.
     let key = TunnelKey::generate()?;
-    let session = new_session(&key)?;
+    let session = new_session(&key, config.tunnel.is_some())?;
+    let tunnel = TunnelSlot::new(key, config.tunnel.clone(), udp_blocked);
     let (quit_tx, quit) = mpsc::channel(4);
     state.listen(quit_tx.clone())?;
     spawn_signal_watch(quit_tx);
@@ -121,31 +132,38 @@ async fn up_claimed(
         reader,
         reopen,
     };
-    let mut driver = Driver::new(session, card, state.clone(), status, screen, target);
+    let mut driver = Driver::new(session, card, state.clone(), status, screen, target, tunnel);
     let result = driver.run(channel.stream(), inputs).await;
     channel.close().await;
     drop(watcher);
     result
 }
 
+/// The control channel, and whether it found UDP blocked (QUIC got no answer).
 async fn open_channel(
     config: &UpConfig,
     target: &Target,
     generation: Generation,
     tls: rustls::ClientConfig,
     screen: &mut Box<dyn Write + Send>,
-) -> Result<Channel, UpError> {
+) -> Result<(Channel, bool), UpError> {
     if generation == Generation::Cps3 || config.tcp_only {
-        return connect::tcp(target, tls).await;
+        return Ok((connect::tcp(target, tls).await?, false));
     }
+    let mut udp_blocked = false;
     let fallback = || {
+        udp_blocked = true;
         let _ = writeln!(screen, "UDP seems blocked, using TCP.");
     };
-    connect::quic_or_tcp(target, tls, config.udp_wait, fallback).await
+    let channel = connect::quic_or_tcp(target, tls, config.udp_wait, fallback).await?;
+    Ok((channel, udp_blocked))
 }
 
-fn new_session(key: &TunnelKey) -> Result<ClientSession, UpError> {
-    let capabilities = Capabilities::NOTICES | Capabilities::RESUME_IN_PLACE;
+fn new_session(key: &TunnelKey, tunnel: bool) -> Result<ClientSession, UpError> {
+    let mut capabilities = Capabilities::NOTICES | Capabilities::RESUME_IN_PLACE;
+    if tunnel {
+        capabilities = capabilities | Capabilities::DATAGRAMS;
+    }
     let software = format!("vigie/{}", env!("CARGO_PKG_VERSION"));
     let hello = Hello::new(capabilities, software);
     ClientSession::new(
@@ -175,6 +193,7 @@ fn connecting_status(config: &UpConfig, generation: Generation, reader: &str) ->
         updated_at: now,
         idle_timeout: None,
         max_lifetime: None,
+        tunnel: None,
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::io::Write;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::sync::mpsc;
@@ -18,6 +18,7 @@ use super::connect::{ControlStream, Target, io_error};
 use super::display;
 use super::error::UpError;
 use super::status::{StateDir, Status};
+use super::tunnel_slot::TunnelSlot;
 use crate::card::{Card, CardScheme};
 use crate::error::CardError;
 use crate::pcsc_transport::PcscTransport;
@@ -42,6 +43,9 @@ pub struct SessionCard {
     pub reopen: Reopen,
 }
 
+/// How often the tunnel's traffic is written to the status file.
+const STATUS_EVERY: Duration = Duration::from_secs(2);
+
 /// What came back from a blocking thread.
 enum CardWork {
     Signed(Result<Vec<u8>, CardError>),
@@ -56,7 +60,10 @@ pub struct Driver {
     pub status: Status,
     pub screen: Box<dyn Write + Send>,
     pub target: Target,
+    pub tunnel: TunnelSlot,
     granted: bool,
+    /// Why this side ended the session, when it was not the user's choice.
+    failure: Option<UpError>,
     work: (mpsc::Sender<CardWork>, mpsc::Receiver<CardWork>),
 }
 
@@ -68,6 +75,7 @@ impl Driver {
         status: Status,
         screen: Box<dyn Write + Send>,
         target: Target,
+        tunnel: TunnelSlot,
     ) -> Self {
         Self {
             session,
@@ -76,7 +84,9 @@ impl Driver {
             status,
             screen,
             target,
+            tunnel,
             granted: false,
+            failure: None,
             work: mpsc::channel(4),
         }
     }
@@ -88,6 +98,7 @@ impl Driver {
         mut inputs: Inputs,
     ) -> Result<(), UpError> {
         let mut buffer = vec![0u8; 16 * 1024];
+        let mut status_tick = tokio::time::interval(STATUS_EVERY);
         loop {
             while let Some(bytes) = self.session.poll_transmit() {
                 stream.write_all(&bytes).await.map_err(|e| self.io(&e))?;
@@ -117,6 +128,11 @@ impl Driver {
                     self.say("Ending the session.");
                     self.session.end(Code::CLIENT_QUIT, now());
                 }
+                Some(datagram) = self.tunnel.next_datagram() => {
+                    // Only an active session carries datagrams; WireGuard resends.
+                    let _ = self.session.send_datagram(&datagram, now());
+                }
+                _ = status_tick.tick() => self.refresh_tunnel_status(),
             }
         }
     }
@@ -140,6 +156,10 @@ impl Driver {
 
     fn outcome(&mut self, ending: Ending) -> Result<(), UpError> {
         info!(reason = %ending.reason, initiator = ?ending.initiator, "session ended");
+        self.tunnel.stop();
+        if let Some(failure) = self.failure.take() {
+            return Err(failure);
+        }
         match (ending.initiator, self.granted) {
             (Initiator::Local, _) if ending.reason == Code::CLIENT_QUIT => {
                 self.say("Session ended. You can remove your card.");
@@ -171,6 +191,15 @@ impl Driver {
                 status.granted_at = Some(display::unix_now());
                 status.idle_timeout = grant.idle_timeout.map(|d| d.as_secs());
                 status.max_lifetime = grant.max_lifetime.map(|d| d.as_secs());
+                if let Err(error) = self.tunnel.start(&grant) {
+                    self.say(&format!(
+                        "The tunnel cannot be set up on this computer: {error}"
+                    ));
+                    self.failure = Some(UpError::Tunnel(error));
+                    self.session.end(Code::INTERNAL_ERROR, Instant::now());
+                    return Ok(());
+                }
+                self.status.tunnel = self.tunnel.status();
                 self.set_state("active")?;
                 let text = display::session_text(&self.status);
                 self.say(&text);
@@ -178,6 +207,7 @@ impl Driver {
             }
             ClientEvent::ReproofRequested { signing_input, .. } => self.sign(signing_input),
             ClientEvent::Suspended { reason } => {
+                self.tunnel.set_paused(true);
                 self.say(&format!(
                     "The connector paused the session: {}.",
                     reason.message()
@@ -185,6 +215,7 @@ impl Driver {
                 self.set_state("suspended")?;
             }
             ClientEvent::Resumed { .. } => {
+                self.tunnel.set_paused(false);
                 self.say("The session runs again.");
                 self.set_state("active")?;
             }
@@ -195,9 +226,10 @@ impl Driver {
                     notice.reason.message()
                 ));
             }
-            // TODO: hand packets to the WireGuard tunnel once it exists; until then the
-            // client does not offer the datagram capability and none should come.
-            ClientEvent::Datagram(packet) => trace!(bytes = packet.len(), "datagram dropped"),
+            ClientEvent::Datagram(packet) => {
+                trace!(bytes = packet.len(), "datagram from the control connection");
+                self.tunnel.handle_datagram(&packet);
+            }
             other => debug!(?other, "event ignored"),
         }
         Ok(())
@@ -252,6 +284,7 @@ impl Driver {
                     ClientState::Active | ClientState::Resuming
                 );
                 if active && self.session.suspend(Code::CARD_REMOVED, now).is_ok() {
+                    self.tunnel.set_paused(true);
                     self.say("Card removed: the session is paused. Insert it again to go on.");
                     let _ = self.set_state("suspended");
                 }
@@ -269,6 +302,22 @@ impl Driver {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Writes the tunnel's traffic to the status file, and tells the user when the tunnel
+    /// moved inside the control connection.
+    fn refresh_tunnel_status(&mut self) {
+        if let Some(path) = self.tunnel.path_change() {
+            self.say(&format!("The tunnel now runs as {path}."));
+        }
+        let tunnel = self.tunnel.status();
+        if tunnel != self.status.tunnel {
+            self.status.tunnel = tunnel;
+            self.status.updated_at = display::unix_now();
+            if let Err(error) = self.state.write(&self.status) {
+                debug!(%error, "status file not updated");
+            }
         }
     }
 

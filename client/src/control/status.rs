@@ -53,6 +53,24 @@ pub struct Status {
     pub idle_timeout: Option<u64>,
     /// The session ends this long after the grant; seconds.
     pub max_lifetime: Option<u64>,
+    /// The tunnel, once up (absent with `--no-tunnel`).
+    #[serde(default)]
+    pub tunnel: Option<TunnelStatus>,
+}
+
+/// The tunnel and its traffic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TunnelStatus {
+    /// The TUN device.
+    pub device: String,
+    /// How WireGuard reaches the connector, in words.
+    pub path: String,
+    /// How app names resolve, in words.
+    pub names: String,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub packets_sent: u64,
+    pub packets_received: u64,
 }
 
 /// One application of the grant.
@@ -261,6 +279,7 @@ mod tests {
             updated_at: 2,
             idle_timeout: Some(900),
             max_lifetime: None,
+            tunnel: None,
         }
     }
 

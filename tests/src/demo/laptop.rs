@@ -276,7 +276,7 @@ impl Laptop {
              --reader '{reader}'"
         ));
         let mut up = self.vigie(&["up", "--connector", address, "--server-ca", &ca]);
-        up.args(["--server-name", SERVER_NAME, "--reader", &reader])
+        up.args(["--server-name", SERVER_NAME, "--reader", &reader, "--no-tunnel"])
             .env("VIGIE_PIN", &self.pin)
             .process_group(0);
         super::signals::unblock_in_child(&mut up);

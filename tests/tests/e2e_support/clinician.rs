@@ -26,6 +26,8 @@ pub struct Clinician {
     connector: SocketAddr,
     server_ca: PathBuf,
     netns: Option<Arc<NetNs>>,
+    /// With a tunnel (only inside a namespace of the test's own); else `--no-tunnel`.
+    tunnel: bool,
 }
 
 impl Clinician {
@@ -43,6 +45,7 @@ impl Clinician {
             connector,
             server_ca: world.dir().join("trust/roots/racine-elementaire.pem"),
             netns: None,
+            tunnel: false,
         }
     }
 
@@ -87,6 +90,17 @@ impl Clinician {
         self.netns = Some(netns);
     }
 
+    /// Runs `vigie up` with its tunnel inside `laptop`, whose `/etc/hosts` is its own, and
+    /// `connector` as the connector's address.
+    pub fn use_laptop(&mut self, laptop: Arc<NetNs>, connector: SocketAddr) {
+        laptop
+            .private_etc_file("hosts", "127.0.0.1\tlocalhost\n")
+            .expect("the laptop's own hosts file");
+        self.netns = Some(laptop);
+        self.connector = connector;
+        self.tunnel = true;
+    }
+
     /// `vigie ARGS` with the lab's pcscd, the PIN, and this clinician's state folder.
     pub fn vigie(&self, args: &[&str]) -> Command {
         let (key, socket) = self.pcscd.client_env();
@@ -118,6 +132,9 @@ impl Clinician {
         let mut command = self.vigie(&["up", "--connector", &connector]);
         command.args(["--server-ca", &server_ca, "--server-name", SERVER_NAME]);
         command.args(["--reader", &reader]);
+        if !self.tunnel {
+            command.arg("--no-tunnel");
+        }
         command
     }
 
