@@ -45,7 +45,8 @@ suspended = ["SUSPENDU"]
 departed = ["SORTI"]
 "#;
 
-const APPS: &str = r#"
+/// The apps of the admission tests: backends that need not exist.
+pub const APPS: &str = r#"
 [[app]]
 name = "dpi"
 dns_name = "dpi.hopital.example"
@@ -75,6 +76,32 @@ backend = "198.18.10.4"
 professions = ["Pharmacien"]
 "#;
 
+/// What a test changes of the site's configuration.
+pub struct Site {
+    /// The `[listen]` section's lines.
+    pub listen: String,
+    /// Lines added to `[session]`.
+    pub session: String,
+    /// `[session] endpoints`, a TOML array.
+    pub endpoints: String,
+    /// Further sections (`[dataplane]`…).
+    pub extra: String,
+    /// The `[[app]]` sections.
+    pub apps: String,
+}
+
+impl Default for Site {
+    fn default() -> Self {
+        Self {
+            listen: "address = \"127.0.0.1\"\nport = 0".into(),
+            session: String::new(),
+            endpoints: "[\"198.18.0.2:443\"]".into(),
+            extra: String::new(),
+            apps: APPS.into(),
+        }
+    }
+}
+
 /// A running connector; stopped (by its PID) when dropped.
 pub struct Connector {
     pub address: SocketAddr,
@@ -91,8 +118,17 @@ impl Connector {
     /// Like [`start`](Self::start), with `session` lines added to `[session]`, and inside
     /// `netns` when given.
     pub fn start_with(world: &World, session: &str, netns: Option<&NetNs>) -> Self {
+        let site = Site {
+            session: session.into(),
+            ..Site::default()
+        };
+        Self::start_site(world, &site, netns)
+    }
+
+    /// Seeds `site` for `world` and starts serving it, inside `netns` when given.
+    pub fn start_site(world: &World, site: &Site, netns: Option<&NetNs>) -> Self {
         let dir = TempDir::new("-connector");
-        let config = config(world, session);
+        let config = config(world, site);
         std::fs::write(dir.path().join("connector.toml"), config).expect("config");
         let hr: Vec<&str> = std::iter::once(HR_HEADER)
             .chain(HR_ROWS.iter().copied())
@@ -216,16 +252,23 @@ fn plain(text: &str) -> String {
     out
 }
 
-fn config(world: &World, session: &str) -> String {
+fn config(world: &World, site: &Site) -> String {
     let dir = world.dir().display();
+    let Site {
+        listen,
+        session,
+        endpoints,
+        extra,
+        apps,
+    } = site;
     format!(
-        "{DIRECTORY_AND_HR}\n[listen]\naddress = \"127.0.0.1\"\nport = 0\n\
+        "{DIRECTORY_AND_HR}\n[listen]\n{listen}\n\
          [tls]\ncertificate = \"{dir}/connector/server-chain.pem\"\n\
          key = \"{dir}/connector/server.key.pem\"\n\
          [trust]\nroots = [\"{dir}/trust/roots\"]\n\
          intermediates = [\"{dir}/trust/intermediates\"]\ncrls = [\"{dir}/crl\"]\n\
-         [session]\ndns_server = \"100.80.0.53\"\nendpoints = [\"198.18.0.2:443\"]\n{session}\n\
-         [state]\ndir = \"state\"\n{APPS}"
+         [session]\ndns_server = \"100.80.0.53\"\nendpoints = {endpoints}\n{session}\n\
+         [state]\ndir = \"state\"\n{extra}\n{apps}"
     )
 }
 

@@ -29,6 +29,7 @@
 
 pub mod clinician;
 pub mod connector;
+pub mod hospital_net;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,0 +1,270 @@
+//! End to end, as root: the real `vigie up` on a laptop namespace brings its tunnel up to
+//! the real `vigie-connector serve`, and the clinician reaches the published apps by name —
+//! a web app with curl, a real Dovecot with curl's IMAP — and nothing else: not another
+//! port of a published host, not a service published to nobody, not another user's app.
+//! The tunnel survives the laptop changing address, and runs inside the control connection
+//! where UDP is blocked.
+
+mod e2e_support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use e2e_support::clinician::{Clinician, Session};
+use e2e_support::connector::Connector;
+use e2e_support::hospital_net::{HospitalNet, Laptop, PUBLIC, UNPUBLISHED_PORT};
+use e2e_support::{PATIENCE, world};
+use vigie_client::control::{Status, exit};
+use vigie_lab::apps::WebApp;
+
+const DPI: &str = "http://dpi.hopital.example/";
+const MAIL: &str = "imap://mail.hopital.example/";
+
+/// The DNS server of the grants (the connector answers it inside the tunnel).
+const DNS: std::net::Ipv4Addr = std::net::Ipv4Addr::new(100, 80, 0, 53);
+
+fn lab() -> Option<(HospitalNet, Connector)> {
+    if vigie_lab::require_root("network namespaces, TUN devices, nftables, pcscd").is_err() {
+        return None;
+    }
+    vigie_lab::init_test_logging();
+    let hospital = HospitalNet::start();
+    let connector = Connector::start_site(&world(), &hospital.site(), Some(&hospital.connector));
+    Some((hospital, connector))
+}
+
+/// A clinician with `card` in the reader, on `laptop`, session up.
+fn up(hospital: &HospitalNet, laptop: &Laptop, card: &str) -> (Clinician, Session, Status) {
+    let world = world();
+    let mut clinician = Clinician::new(&world, hospital.control_address());
+    clinician.use_laptop(Arc::clone(&laptop.ns), hospital.control_address());
+    clinician.insert(&world, card);
+    let (session, status) = clinician.up_granted();
+    (clinician, session, status)
+}
+
+fn app_address(status: &Status, name: &str) -> String {
+    let app = status.apps.iter().find(|a| a.name == name);
+    app.unwrap_or_else(|| panic!("no app {name} in {status:#?}"))
+        .address
+        .clone()
+}
+
+/// Retries `f` until it succeeds: the first packets wait for WireGuard's handshake.
+fn eventually<T>(what: &str, mut f: impl FnMut() -> Result<T, String>) -> T {
+    let start = Instant::now();
+    loop {
+        match f() {
+            Ok(value) => return value,
+            Err(error) if start.elapsed() > PATIENCE => panic!("{what}: {error}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// Asserts curl failed to connect at all (exit 7: refused or unreachable), not a timeout.
+fn assert_refused(result: Result<String, String>, what: &str) {
+    let error = result.expect_err(what);
+    assert!(error.starts_with("curl exit Some(7)"), "{what}: {error}");
+}
+
+#[test]
+fn a_doctor_reaches_the_published_web_app_and_mail_by_name_and_nothing_else() {
+    let Some((hospital, connector)) = lab() else {
+        return;
+    };
+    let laptop = hospital.laptop();
+    let (clinician, mut session, status) = up(&hospital, &laptop, "cps3-doctor");
+    let tunnel = status.tunnel.clone().expect("a tunnel in the status");
+    assert!(tunnel.path.contains("over UDP"), "{tunnel:?}");
+    assert_eq!(status.transport.as_deref(), Some("TCP (TLS 1.2)"));
+
+    // Names resolve to the apps' virtual addresses, on the laptop and in the tunnel.
+    let dpi = app_address(&status, "dpi");
+    assert_eq!(laptop.resolve("dpi.hopital.example"), Some(dpi.clone()));
+    let page = eventually("the web app", || laptop.http_get(DPI));
+    assert!(page.contains(&WebApp::marker("dpi")), "{page}");
+    let asked = laptop.dns_a(DNS, "dpi.hopital.example");
+    assert_eq!(asked.map(|a| a.to_string()), Some(dpi.clone()));
+    assert_eq!(laptop.dns_a(DNS, "rh.hopital.example"), None);
+    let mailboxes = laptop.imap_list(MAIL, "doctor", "doctor-pw");
+    assert!(
+        mailboxes
+            .expect("IMAP through the tunnel")
+            .contains("INBOX")
+    );
+
+    // Not another port of a published host; not the LAN itself, even routed into the tunnel.
+    let other_port = format!("http://dpi.hopital.example:{UNPUBLISHED_PORT}/");
+    assert_refused(laptop.http_get(&other_port), "another port of dpi");
+    let backend = hospital.backend_address().to_string();
+    let direct = format!("http://{backend}:{UNPUBLISHED_PORT}/");
+    assert_refused(laptop.http_get(&direct), "the LAN without the tunnel");
+    let into_tunnel = format!("{backend}/32");
+    let device = tunnel.device.as_str();
+    laptop
+        .ns
+        .run("ip", &["route", "add", &into_tunnel, "dev", device])
+        .expect("a route of the user's own into the tunnel");
+    assert_refused(laptop.http_get(&direct), "the LAN through the tunnel");
+    // ...while the service is there for whoever is on the LAN.
+    let on_lan = hospital
+        .connector
+        .command("curl")
+        .args(["--silent", &direct])
+        .output();
+    let on_lan = String::from_utf8_lossy(&on_lan.expect("curl on the LAN").stdout).into_owned();
+    assert!(on_lan.contains(&WebApp::marker("rh")), "{on_lan}");
+
+    // vigie status shows the traffic; vigie down undoes everything.
+    let shown = clinician.run(&["status"]);
+    let shown = String::from_utf8_lossy(&shown.stdout).into_owned();
+    assert!(shown.contains("Traffic:"), "{shown}");
+    assert!(shown.contains("WireGuard over UDP"), "{shown}");
+    assert!(clinician.run(&["down"]).status.success());
+    assert_eq!(
+        session.wait(),
+        Some(i32::from(exit::OK)),
+        "{}",
+        session.output()
+    );
+    assert_eq!(
+        laptop.resolve("dpi.hopital.example"),
+        None,
+        "hosts lines left"
+    );
+    let link = laptop.ns.run("ip", &["link", "show", device]);
+    assert!(link.is_err(), "the tunnel device outlived the session");
+    connector.wait_log("session left the data plane", 1);
+}
+
+#[test]
+fn a_second_user_sees_only_her_own_apps_and_the_connector_enforces_it() {
+    let Some((hospital, _connector)) = lab() else {
+        return;
+    };
+    let (doctor_laptop, nurse_laptop) = (hospital.laptop(), hospital.laptop());
+    let (_doctor, _doctor_session, doctor) = up(&hospital, &doctor_laptop, "cps3-doctor");
+    let (_nurse, _nurse_session, nurse) = up(&hospital, &nurse_laptop, "cps4-nurse");
+    let names = |s: &Status| s.apps.iter().map(|a| a.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&doctor), ["dpi", "mail"]);
+    assert_eq!(names(&nurse), ["mail"]);
+    assert_eq!(nurse.transport.as_deref(), Some("QUIC (TLS 1.3)"));
+
+    let mailboxes = eventually("the nurse's mail", || {
+        nurse_laptop.imap_list(MAIL, "nurse", "nurse-pw")
+    });
+    assert!(mailboxes.contains("INBOX"), "{mailboxes}");
+    assert_eq!(nurse_laptop.resolve("dpi.hopital.example"), None);
+    assert_eq!(nurse_laptop.dns_a(DNS, "dpi.hopital.example"), None);
+
+    // Routing the doctor's app into her own tunnel by hand gets her a refusal.
+    let dpi = app_address(&doctor, "dpi");
+    let device = nurse.tunnel.as_ref().expect("a tunnel").device.clone();
+    nurse_laptop
+        .ns
+        .run(
+            "ip",
+            &["route", "add", &format!("{dpi}/32"), "dev", &device],
+        )
+        .expect("a route into her tunnel");
+    assert_refused(
+        nurse_laptop.http_get(&format!("http://{dpi}/")),
+        "the doctor's app",
+    );
+    let page = eventually("the doctor's app", || doctor_laptop.http_get(DPI));
+    assert!(page.contains(&WebApp::marker("dpi")), "{page}");
+}
+
+#[test]
+fn the_tunnel_survives_the_laptop_changing_address() {
+    let Some((hospital, _connector)) = lab() else {
+        return;
+    };
+    let mut laptop = hospital.laptop();
+    let (clinician, mut session, _) = up(&hospital, &laptop, "cps4-nurse");
+    let list = || laptop_list(&laptop);
+    eventually("mail before the move", list);
+    let before = laptop.address();
+
+    laptop.move_to_new_link(&hospital);
+    assert_ne!(laptop.address(), before);
+    let mailboxes = eventually("mail after the move", || laptop_list(&laptop));
+    assert!(mailboxes.contains("INBOX"), "{mailboxes}");
+    let status = clinician.wait_state(&mut session, "active");
+    assert_eq!(status.transport.as_deref(), Some("QUIC (TLS 1.3)"));
+    assert!(clinician.run(&["down"]).status.success());
+    assert_eq!(
+        session.wait(),
+        Some(i32::from(exit::OK)),
+        "{}",
+        session.output()
+    );
+}
+
+fn laptop_list(laptop: &Laptop) -> Result<String, String> {
+    laptop.imap_list(MAIL, "nurse", "nurse-pw")
+}
+
+#[test]
+fn where_udp_is_blocked_the_tunnel_runs_inside_the_control_connection() {
+    let Some((hospital, _connector)) = lab() else {
+        return;
+    };
+    let laptop = hospital.laptop();
+    block_udp(&laptop);
+
+    // A CPS4 finds UDP blocked for QUIC already: its tunnel starts inside TCP.
+    let (clinician, mut session, status) = up(&hospital, &laptop, "cps4-nurse");
+    assert_eq!(status.transport.as_deref(), Some("TCP (TLS 1.3)"));
+    let path = status.tunnel.expect("a tunnel").path;
+    assert!(path.contains("inside the control connection"), "{path}");
+    let mailboxes = eventually("mail inside TCP", || laptop_list(&laptop));
+    assert!(mailboxes.contains("INBOX"), "{mailboxes}");
+    assert!(clinician.run(&["down"]).status.success());
+    assert_eq!(
+        session.wait(),
+        Some(i32::from(exit::OK)),
+        "{}",
+        session.output()
+    );
+    drop(clinician);
+
+    // A CPS3 always uses TCP for control; its WireGuard finds out over UDP, then moves.
+    let (_clinician, session, _) = up(&hospital, &laptop, "cps3-doctor");
+    let page = eventually("the web app inside TCP", || laptop.http_get(DPI));
+    assert!(page.contains(&WebApp::marker("dpi")), "{page}");
+    eventually("the user told of the move", || {
+        let output = session.output();
+        match output.contains("The tunnel now runs as WireGuard inside the control connection") {
+            true => Ok(()),
+            false => Err(output),
+        }
+    });
+}
+
+/// Drops the laptop's UDP to the connector.
+fn block_udp(laptop: &Laptop) {
+    let nft = |args: &str| {
+        let args: Vec<&str> = args.split_whitespace().collect();
+        laptop.ns.run("nft", &args).expect("nft");
+    };
+    nft("add table inet vigie_e2e");
+    laptop
+        .ns
+        .run(
+            "nft",
+            &[
+                "add",
+                "chain",
+                "inet",
+                "vigie_e2e",
+                "output",
+                "{ type filter hook output priority 0 ; }",
+            ],
+        )
+        .expect("nft chain");
+    nft(&format!(
+        "add rule inet vigie_e2e output ip daddr {PUBLIC} meta l4proto udp drop"
+    ));
+}
