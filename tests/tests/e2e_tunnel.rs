@@ -268,3 +268,33 @@ fn block_udp(laptop: &Laptop) {
         "add rule inet vigie_e2e output ip daddr {PUBLIC} meta l4proto udp drop"
     ));
 }
+
+#[test]
+fn traffic_in_the_tunnel_keeps_the_session_past_its_idle_timeout_and_silence_ends_it() {
+    if vigie_lab::require_root("network namespaces, TUN devices, nftables, pcscd").is_err() {
+        return;
+    }
+    let hospital = HospitalNet::start();
+    let mut site = hospital.site();
+    site.session = "idle_timeout = \"8s\"".into();
+    let _connector = Connector::start_site(&world(), &site, Some(&hospital.connector));
+    let laptop = hospital.laptop();
+    let (_clinician, mut session, status) = up(&hospital, &laptop, "cps4-nurse");
+    assert_eq!(status.idle_timeout, Some(8));
+
+    let busy_until = Instant::now() + Duration::from_secs(16);
+    while Instant::now() < busy_until {
+        eventually("mail while busy", || laptop_list(&laptop));
+        assert!(
+            session.child.try_wait().expect("wait").is_none(),
+            "ended while in use"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    assert_eq!(session.wait(), Some(i32::from(exit::SESSION_ENDED)));
+    assert!(
+        session.output().contains("VIGIE-E-300"),
+        "{}",
+        session.output()
+    );
+}

@@ -3,18 +3,22 @@
 //! writes what it sends. The same code serves a TLS stream (TCP) and a QUIC stream.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::mpsc;
 use vigie_certs::VerifiedCard;
-use vigie_protocol::{Code, ConnectorEvent, ConnectorSession, Ending, SessionId};
+use vigie_protocol::{Code, ConnectorEvent, ConnectorSession, ConnectorState, Ending, SessionId};
 
 use super::Shared;
 use super::pipeline::{self, Peer, hex};
 use super::registry::LiveSession;
 use super::reproof;
+
+/// How often the data plane's counters are read: traffic in the tunnel is activity, which
+/// keeps the idle timeout away.
+const ACTIVITY_EVERY: Duration = Duration::from_secs(5);
 
 /// The card behind a connection, bound to it at the handshake.
 pub struct CardBinding {
@@ -36,6 +40,10 @@ struct Task {
     ended: Option<SessionId>,
     /// WireGuard datagrams from the data plane, to send inside this connection.
     datagrams: Option<mpsc::Receiver<Vec<u8>>>,
+    /// Whether the data plane holds the session's traffic (suspended).
+    plane_paused: bool,
+    /// Packets through the session's tunnel, at the last look.
+    packets_seen: u64,
 }
 
 /// Runs the control session until it ends.
@@ -60,13 +68,17 @@ pub async fn run<R, W>(
         granted: None,
         ended: None,
         datagrams: None,
+        plane_paused: false,
+        packets_seen: 0,
     };
     let mut buffer = vec![0u8; 16 * 1024];
     let mut writable = true;
+    let mut activity = tokio::time::interval(ACTIVITY_EVERY);
     loop {
         while let Some(event) = task.session.poll_event() {
             task.handle(event).await;
         }
+        task.pause_plane_while_suspended();
         writable = writable && flush(&mut task.session, &mut writer).await;
         if !writable && !task.session.is_closed() {
             task.session.end(Code::PEER_UNRESPONSIVE, Instant::now());
@@ -89,6 +101,7 @@ pub async fn run<R, W>(
             Some(datagram) = next_datagram(&mut task.datagrams) => {
                 let _ = task.session.send_datagram(&datagram, Instant::now());
             }
+            _ = activity.tick() => task.report_activity(),
         }
     }
     let _ = writer.shutdown().await;
@@ -126,6 +139,40 @@ async fn flush<W: AsyncWrite + Unpin>(session: &mut ConnectorSession, writer: &m
 }
 
 impl Task {
+    /// Holds the session's traffic in the data plane while the session is suspended, by
+    /// either side, and lets it go once the session is active again.
+    fn pause_plane_while_suspended(&mut self) {
+        let (Some(plane), Some((id, _))) = (&self.shared.dataplane, &self.granted) else {
+            return;
+        };
+        let paused = matches!(self.session.state(), ConnectorState::Suspended { .. });
+        if paused == self.plane_paused {
+            return;
+        }
+        if paused {
+            plane.suspend(id);
+        } else {
+            plane.resume(id);
+        }
+        self.plane_paused = paused;
+        tracing::debug!(paused, "data plane follows the session");
+    }
+
+    /// Tells the session about traffic in its tunnel since the last look.
+    fn report_activity(&mut self) {
+        let (Some(plane), Some((id, _))) = (&self.shared.dataplane, &self.granted) else {
+            return;
+        };
+        let Some(counters) = plane.session_counters(id) else {
+            return;
+        };
+        let packets = counters.forwarded + counters.to_client;
+        if packets != self.packets_seen {
+            self.packets_seen = packets;
+            self.session.handle_activity(Instant::now());
+        }
+    }
+
     async fn handle(&mut self, event: ConnectorEvent) {
         match event {
             ConnectorEvent::SessionRequested { client_key, .. } => self.admit(client_key).await,

@@ -276,9 +276,15 @@ impl Laptop {
              --reader '{reader}'"
         ));
         let mut up = self.vigie(&["up", "--connector", address, "--server-ca", &ca]);
-        up.args(["--server-name", SERVER_NAME, "--reader", &reader, "--no-tunnel"])
-            .env("VIGIE_PIN", &self.pin)
-            .process_group(0);
+        up.args([
+            "--server-name",
+            SERVER_NAME,
+            "--reader",
+            &reader,
+            "--no-tunnel",
+        ])
+        .env("VIGIE_PIN", &self.pin)
+        .process_group(0);
         super::signals::unblock_in_child(&mut up);
         let log_dir = self.state_dir.with_file_name("logs");
         std::fs::create_dir_all(&log_dir).map_err(|e| LabError::File {
