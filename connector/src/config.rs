@@ -56,7 +56,7 @@
 //!
 //! [addresses]
 //! apps = "100.80.0.0/16"          # virtual addresses of published apps
-//! clients = "100.96.0.0/12"       # tunnel addresses of clients (used by the tunnel, later)
+//! clients = "100.96.0.0/12"       # tunnel addresses of clients
 //!
 //! [[app]]
 //! name = "dpi"
@@ -185,7 +185,7 @@ pub struct EnrolmentConfig {
 pub struct AddressesConfig {
     /// Where published apps get their stable virtual addresses.
     pub apps: Ipv4Range,
-    /// Where clients get their tunnel addresses (reserved; the tunnel uses it later).
+    /// Where clients get their tunnel addresses; the data plane's device takes the first.
     pub clients: Ipv4Range,
 }
 

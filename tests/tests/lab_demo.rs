@@ -1,6 +1,7 @@
 //! `vigie-lab demo --once`, as root: the whole demo with the real programs, checked from what
-//! it prints (the card's holder, the connector serving, the doctor's grant, the suspended
-//! nurse's refusal) and from what it leaves behind (no namespace of its, no process of its).
+//! it prints (the card's holder, the connector serving, the doctor's grant and tunnel, the DPI
+//! and the mail reached through it and the HR portal not, the suspended nurse's refusal) and
+//! from what it leaves behind (no namespace of its, no process of its).
 //!
 //! Cargo gives a test the binaries of its own package only, so the test builds `vigie`,
 //! `vigie-connector` and `vigie-pki` itself with the cargo that runs it, into the target
@@ -128,6 +129,22 @@ fn the_demo_shows_the_card_the_connector_and_the_grant_then_leaves_nothing_behin
         assert!(stdout.contains(app), "{app} missing from\n{stdout}");
     }
     assert!(stdout.contains("Session:      connected"), "{stdout}");
+    assert!(
+        stdout.contains("Tunnel:       vigie0, WireGuard over UDP"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("<p>This is dpi.</p>"),
+        "the DPI through the tunnel:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("| * LIST (\\HasNoChildren) \".\" INBOX"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("This is rh."),
+        "the HR portal answered:\n{stdout}"
+    );
     assert!(
         stdout.contains("VIGIE-E-203 HR suspension"),
         "the nurse's refusal:\n{stdout}"

@@ -84,8 +84,14 @@ pub fn hr_csv(people: &[Person]) -> String {
     csv
 }
 
-/// `connector.toml` for a site whose trust and TLS files come from `pki`.
-pub fn config_text(pki: &Pki) -> String {
+/// The connector's WireGuard port (UDP), in its namespace.
+pub const WIREGUARD_PORT: u16 = 51820;
+/// The connector's DNS address inside tunnels, told to clients in their grant.
+pub const DNS_SERVER: &str = "100.80.0.53";
+
+/// `connector.toml` for a site whose trust and TLS files come from `pki`, reached by clients
+/// at `public` (the address of the connector they know).
+pub fn config_text(pki: &Pki, public: std::net::Ipv4Addr) -> String {
     let pki = pki.dir().display();
     format!(
         r#"# Written by vigie-lab demo. See connector/src/config.rs for every key.
@@ -124,6 +130,14 @@ key = "{pki}/connector/server.key.pem"
 roots = ["{pki}/trust/roots"]
 intermediates = ["{pki}/trust/intermediates"]
 crls = ["{pki}/crl"]
+
+[session]
+endpoints = ["{public}:{WIREGUARD_PORT}"]   # where clients send WireGuard
+dns_server = "{DNS_SERVER}"
+
+[dataplane]
+enabled = true
+port = {WIREGUARD_PORT}
 
 [state]
 dir = "state"

@@ -51,6 +51,8 @@ impl Laptop {
         heading("A laptop, a card reader and a CPS4 card");
         let connector_netns = NetNs::new()?;
         let netns = NetNs::new()?;
+        // vigie up writes the apps' names in the laptop's /etc/hosts: its own copy.
+        netns.private_etc_file("hosts", "127.0.0.1\tlocalhost\n")?;
         let link = VethLink::new(&netns, &connector_netns)?;
         say(&format!(
             "Two network namespaces stand for the clinician's laptop ({}, {}) and the \
@@ -93,7 +95,17 @@ impl Laptop {
 
     /// `HOST:PORT` of the connector, as the laptop reaches it.
     pub fn connector_address(&self) -> String {
-        format!("{}:{PORT}", self.link.addr_b())
+        format!("{}:{PORT}", self.connector_ip())
+    }
+
+    /// The connector's address, as the laptop reaches it.
+    pub fn connector_ip(&self) -> std::net::Ipv4Addr {
+        self.link.addr_b()
+    }
+
+    /// The laptop's namespace.
+    pub fn netns(&self) -> &NetNs {
+        &self.netns
     }
 
     fn reader(&self) -> String {
@@ -254,7 +266,8 @@ impl Laptop {
              The card signs the handshake after the PIN: a real user types it; here the \
              environment variable VIGIE_PIN answers for them. The connector checks the \
              certificate chain, the revocation lists and the directory, then grants the \
-             session and the apps.",
+             session and the apps, and vigie up brings the tunnel up: a network device with \
+             routes for those apps only, WireGuard to the connector, and the apps' names.",
             serving.address
         ));
         let mut session = self.spawn_up(&serving.address)?;
@@ -276,15 +289,9 @@ impl Laptop {
              --reader '{reader}'"
         ));
         let mut up = self.vigie(&["up", "--connector", address, "--server-ca", &ca]);
-        up.args([
-            "--server-name",
-            SERVER_NAME,
-            "--reader",
-            &reader,
-            "--no-tunnel",
-        ])
-        .env("VIGIE_PIN", &self.pin)
-        .process_group(0);
+        up.args(["--server-name", SERVER_NAME, "--reader", &reader])
+            .env("VIGIE_PIN", &self.pin)
+            .process_group(0);
         super::signals::unblock_in_child(&mut up);
         let log_dir = self.state_dir.with_file_name("logs");
         std::fs::create_dir_all(&log_dir).map_err(|e| LabError::File {

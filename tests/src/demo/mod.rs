@@ -3,20 +3,26 @@
 //! ```text
 //!  lab pcscd (own netns) ◀── vpcd ── virtual CPS4 card (this process)
 //!       ▲ Unix socket
-//!  "laptop" netns: vigie card / up / status ── 198.18.0.0/30 veth ──▶ "connector" netns:
-//!                                                                 vigie-connector serve :443
+//!  "laptop" netns: vigie card / up / status, curl ── veth ──▶ "connector" netns:
+//!   TUN vigie0, routes to the apps only          :443 control   vigie-connector serve
+//!                                                :51820 WireGuard       │ veth
+//!                                                          "LAN" netns: DPI :80, Dovecot :143,
+//!                                                                       HR portal :8080
 //! ```
 //!
 //! The steps, each narrated in plain sentences ([`narrate`]): a test PKI with the real
-//! `vigie-pki` ([`site`]), a hospital site ([`hospital`]) seeded through the real
-//! `vigie-connector` CLI (HR export, cards, two apps and their grants), the connector serving
-//! in its own network namespace, the lab's pcscd with the emulated CPS4 card, and the real
-//! `vigie` reading the card and bringing a session up, then a suspended nurse's card refused
-//! ([`laptop`]). Then it stays up until Ctrl-C, pulling the card out and putting it back when
+//! `vigie-pki` ([`site`]), the laptop and the lab's pcscd with the emulated CPS4 card
+//! ([`laptop`]), the hospital's LAN with its real servers ([`lan`]), a hospital site
+//! ([`hospital`]) seeded through the real `vigie-connector` CLI (HR export, cards, two apps
+//! and their grants), the connector serving in its own network namespace, and the real
+//! `vigie` reading the card and bringing the session and its tunnel up; curl on the laptop
+//! then reaches the DPI and the mail by name, and not the HR portal; a suspended nurse's card
+//! is refused. Then it stays up until Ctrl-C, pulling the card out and putting it back when
 //! the person presses Enter ([`signals`]).
 //!
-//! What it is not: a test harness. It asserts nothing; `tests/lab_demo.rs` runs it with
-//! [`DemoConfig::once`] and checks what it printed and that it left nothing behind.
+//! What it is not: a test harness. It checks only that the apps answered through the tunnel
+//! (it stops with an error otherwise); `tests/lab_demo.rs` runs it with [`DemoConfig::once`]
+//! and checks what it printed and that it left nothing behind.
 //!
 //! Everything it starts sits behind the lab's guards ([`crate::NetNs`], [`crate::LabProcess`],
 //! [`crate::Pcscd`]), dropped in reverse order when the demo ends, however it ends. Files stay
@@ -24,6 +30,7 @@
 
 pub mod binaries;
 pub mod hospital;
+pub mod lan;
 pub mod laptop;
 pub mod narrate;
 pub mod signals;
@@ -115,31 +122,79 @@ pub fn run(config: &DemoConfig) -> Result<()> {
 fn run_steps(config: &DemoConfig, dir: &Path, interrupt: &Interrupt) -> Result<()> {
     let world = site::write_pki(&config.binaries, &dir.join("pki"))?;
     interrupt.check()?;
-    let site = site::Site::seed(&config.binaries, dir, &world)?;
+    let people = hospital::people(&world)?;
+    let laptop = Laptop::start(&config.binaries, dir, &world, &people)?;
     interrupt.check()?;
-    let laptop = Laptop::start(&config.binaries, dir, &world, site.people())?;
+    let lan = lan::Lan::start(laptop.connector_netns(), &dir.join("lan"))?;
+    interrupt.check()?;
+    let site = site::Site::seed(
+        &config.binaries,
+        dir,
+        &world,
+        laptop.connector_ip(),
+        lan.host(),
+    )?;
     let address = laptop.connector_address();
     let serving = site.serve(laptop.connector_netns(), &address, interrupt)?;
     laptop.show_card(interrupt)?;
     let mut session = laptop.up(&serving, interrupt)?;
+    if !lan::show_reach(laptop.netns(), &lan)? {
+        return Err(DemoError::Step {
+            step: "through the tunnel",
+            detail: format!(
+                "the apps were not reached as they should be; see the connector's log in {} \
+                 and vigie up's in {}",
+                dir.join("connector").display(),
+                dir.join("laptop/logs").display()
+            ),
+        });
+    }
     laptop.show_refusal(&world, &serving.address, interrupt)?;
     site.show_audit()?;
     narrate::not_there_yet();
     if config.once {
         return session.down(&laptop);
     }
-    narrate::things_to_try(&things_to_try(&site, &laptop));
+    narrate::things_to_try(&things_to_try(&site, &laptop, &lan));
     interact(&laptop, &mut session, interrupt)?;
     session.down(&laptop)
 }
 
 /// What the person may run in another terminal while the demo stays up.
-fn things_to_try(site: &site::Site, laptop: &Laptop) -> Vec<(&'static str, String)> {
+fn things_to_try(
+    site: &site::Site,
+    laptop: &Laptop,
+    lan: &lan::Lan,
+) -> Vec<(&'static str, String)> {
     let doctor = site.people()[0].id_nat.as_str();
+    let on_laptop = |line: &str| format!("ip netns exec {} {line}", laptop.netns().name());
+    let (login, password) = lan::MAIL_LOGIN;
     vec![
         (
-            "The session, as the laptop sees it:",
+            "The session, its tunnel and its traffic, as the laptop sees it:",
             laptop.vigie_line("status"),
+        ),
+        (
+            "The patient record, through the tunnel:",
+            on_laptop("curl http://dpi.hopital.test/"),
+        ),
+        (
+            "The doctor's mail, over IMAP through the tunnel:",
+            on_laptop(&format!(
+                "curl --user {login}:{password} imap://mail.hopital.test/INBOX"
+            )),
+        ),
+        (
+            "The HR portal, published to nobody: refused at once.",
+            on_laptop(&format!("curl http://dpi.hopital.test:{}/", lan::HR_PORT)),
+        ),
+        (
+            "What the laptop's routes and names say (only the apps go to the tunnel):",
+            on_laptop("sh -c 'ip route; cat /etc/hosts'"),
+        ),
+        (
+            "The hospital's LAN, where the apps run:",
+            format!("ip netns exec {} ss -tlnp", lan.name()),
         ),
         (
             "The card, its holder and its PIN tries:",
@@ -193,7 +248,7 @@ fn prepare_dir(dir: &Path) -> Result<()> {
             return Err(foreign());
         }
     }
-    for part in ["pki", "connector", "laptop"] {
+    for part in ["pki", "connector", "laptop", "lan"] {
         let path = dir.join(part);
         if path.exists() {
             std::fs::remove_dir_all(&path).map_err(|e| LabError::File { path, source: e })?;

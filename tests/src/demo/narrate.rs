@@ -39,11 +39,9 @@ pub fn indented(text: &str) {
 pub fn not_there_yet() {
     heading("What is not there yet");
     say(
-        "The WireGuard tunnel from the laptop to the apps is being built: the connector's side \
-         exists, the client's does not yet. When it lands, this demo will also open \
-         https://dpi.hopital.test through the tunnel with curl, and show the mail server \
-         answering on mail.hopital.test:143. Today the session stops at the grant: the list of \
-         apps the card may reach, with their virtual addresses.",
+        "Single sign-on is being built: the connector will be an OpenID Connect issuer, so \
+         that the DPI and the mail server log the doctor in from her card's session without \
+         a password. Today the mail server still asks for its own login, as above.",
     );
 }
 
@@ -58,9 +56,10 @@ pub fn things_to_try(items: &[(&str, String)]) {
     }
     println!();
     say(
-        "Press Enter here to pull the card out of the reader (the session pauses), and Enter \
-         again to put it back (vigie up asks the card again and the session goes on). Press \
-         Ctrl-C to end the demo: it stops everything it started and deletes its namespaces.",
+        "Press Enter here to pull the card out of the reader (the session and its tunnel \
+         pause: curl gets no answer), and Enter again to put it back (vigie up asks the card \
+         again and the session goes on). Press Ctrl-C to end the demo: it stops everything \
+         it started and deletes its namespaces.",
     );
 }
 

@@ -1,13 +1,14 @@
 //! The hospital's side of the demo: the test PKI, the connector's folder (configuration, HR
 //! export, directory, audit), seeded through the real `vigie-connector` CLI, and `serve`.
 
+use std::net::Ipv4Addr;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::binaries::Binaries;
-use super::hospital::{Person, config_text, hr_csv, people};
+use super::hospital::{Person, WIREGUARD_PORT, config_text, hr_csv, people};
 use super::narrate::{command, heading, indented, say};
 use super::signals::Interrupt;
 use super::{DemoError, Result};
@@ -68,13 +69,20 @@ pub struct Site {
 }
 
 impl Site {
-    /// Step 2: configuration, HR export and sync, cards, apps and grants.
-    pub fn seed(binaries: &Binaries, demo_dir: &Path, pki: &Pki) -> Result<Self> {
+    /// Step 2: configuration, HR export and sync, cards, apps on `backend` and grants;
+    /// clients reach the connector at `public`.
+    pub fn seed(
+        binaries: &Binaries,
+        demo_dir: &Path,
+        pki: &Pki,
+        public: Ipv4Addr,
+        backend: Ipv4Addr,
+    ) -> Result<Self> {
         heading("The hospital's connector: people, cards and apps");
         let dir = demo_dir.join("connector");
         create_dir(&dir)?;
         let people = people(pki)?;
-        write_file(&dir.join("connector.toml"), &config_text(pki))?;
+        write_file(&dir.join("connector.toml"), &config_text(pki, public))?;
         write_file(&dir.join("hr.csv"), &hr_csv(&people))?;
         let site = Self {
             dir,
@@ -89,7 +97,7 @@ impl Site {
         ));
         site.admin_shown(&["hr", "sync"])?;
         site.enrol_cards(pki)?;
-        site.publish_apps()?;
+        site.publish_apps(backend)?;
         say("What the directory says about the doctor, and why she may reach each app:");
         let doctor = site.people[0].id_nat.clone();
         site.admin_shown(&["user", "show", &doctor])?;
@@ -106,17 +114,18 @@ impl Site {
         Ok(())
     }
 
-    fn publish_apps(&self) -> Result<()> {
+    fn publish_apps(&self, backend: Ipv4Addr) -> Result<()> {
         say(
             "IT publishes two applications, the patient record (DPI, a web app) and the mail \
              server, and grants them: the DPI to doctors, mail to the emergency and pharmacy \
              departments. Each app gets a virtual address; clients never learn the backend's.",
         );
+        let backend = backend.to_string();
         let apps = [
-            ("dpi", "dpi.hopital.test", "tcp/443", "198.19.100.1"),
-            ("mail", "mail.hopital.test", "tcp/143", "198.19.100.2"),
+            ("dpi", "dpi.hopital.test", "tcp/80"),
+            ("mail", "mail.hopital.test", "tcp/143"),
         ];
-        for (name, dns, port, backend) in apps {
+        for (name, dns, port) in apps {
             self.admin_shown(&[
                 "app",
                 "publish",
@@ -127,7 +136,7 @@ impl Site {
                 "--port",
                 port,
                 "--backend",
-                backend,
+                &backend,
             ])?;
         }
         self.admin_shown(&["app", "grant", "dpi", "--profession", "Médecin"])?;
@@ -172,8 +181,8 @@ impl Site {
         heading("The connector serves");
         say(&format!(
             "vigie-connector serve runs in its own network namespace ({}), as on the hospital's \
-             edge, and listens on {address} for cards over QUIC (UDP) and TLS (TCP). Its log: \
-             {}.",
+             edge, and listens on {address} for cards over QUIC (UDP) and TLS (TCP), and on UDP \
+             port {WIREGUARD_PORT} for the tunnels (WireGuard). Its log: {}.",
             netns.name(),
             self.dir.join("serve.err").display()
         ));
