@@ -11,6 +11,7 @@
 //!   one per test ([`ReaderSlot`]).
 //! - [`card`]: the virtual CPS3/CPS4 card, which inserts itself into a vpcd slot.
 //! - [`apps`]: the hospital's applications, real servers (a web app, Dovecot for mail).
+//! - [`bench`]: Vigie's tunnel for the shared benchmark harness (`tests/bench/`).
 //! - [`demo`]: `vigie-lab demo`, Vigie's main job shown end to end to a person.
 //! - [`fixtures`]: card identity folders shaped like those `vigie-pki init` writes, for tests
 //!   that run before (or without) the real generator.
@@ -51,6 +52,7 @@
 #![deny(unsafe_code)]
 
 pub mod apps;
+pub mod bench;
 pub mod card;
 pub mod cmd;
 pub mod demo;

@@ -56,6 +56,18 @@ enum Commands {
     },
     /// Deletes namespaces, processes and folders left by lab runs that were killed.
     Clean,
+    /// One end of Vigie's tunnel for the benchmark harness (see tests/bench/README.md),
+    /// configured from its BENCH_* variables; runs until SIGTERM.
+    #[command(subcommand)]
+    Bench(BenchEnd),
+}
+
+#[derive(Subcommand)]
+enum BenchEnd {
+    /// The client's tunnel (namespace A).
+    TunnelClient,
+    /// The connector's data plane (namespace B).
+    TunnelConnector,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -73,6 +85,13 @@ fn main() -> anyhow::Result<()> {
             vpcd,
         } => run_card(&identity, pin, &vpcd),
         Commands::Demo { dir, bin_dir, once } => run_demo(dir, bin_dir.as_deref(), once),
+        Commands::Bench(end) => {
+            let env = vigie_lab::bench::BenchEnv::from_env()?;
+            match end {
+                BenchEnd::TunnelClient => vigie_lab::bench::run_client(&env),
+                BenchEnd::TunnelConnector => vigie_lab::bench::run_connector(&env),
+            }
+        }
         Commands::Clean => {
             let deleted = vigie_lab::clean_stale().context("cleaning needs root and `ip`")?;
             eprintln!(
