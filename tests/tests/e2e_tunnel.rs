@@ -298,3 +298,42 @@ fn traffic_in_the_tunnel_keeps_the_session_past_its_idle_timeout_and_silence_end
         session.output()
     );
 }
+
+#[test]
+fn after_a_crash_the_next_start_removes_what_the_dead_session_left() {
+    let Some((hospital, _connector)) = lab() else {
+        return;
+    };
+    let laptop = hospital.laptop();
+    let hosts = std::path::Path::new("/etc/netns")
+        .join(laptop.ns.name())
+        .join("hosts");
+    let marked = || {
+        let text = std::fs::read_to_string(&hosts).expect("the laptop's hosts file");
+        text.lines()
+            .filter(|l| l.ends_with("# vigie:vigie0"))
+            .count()
+    };
+    let (clinician, mut session, _) = up(&hospital, &laptop, "cps4-nurse");
+    assert_eq!(marked(), 1, "the mail app's name");
+
+    session.child.kill().expect("SIGKILL vigie up");
+    session.child.wait().expect("reaped");
+    assert_eq!(marked(), 1, "a killed process cannot clean up");
+    let device = laptop.ns.run("ip", &["link", "show", "vigie0"]);
+    assert!(
+        device.is_err(),
+        "the kernel removes the device with its process"
+    );
+
+    let (mut again, _) = clinician.up_granted();
+    assert_eq!(marked(), 1, "the stale line is replaced, not repeated");
+    assert!(clinician.run(&["down"]).status.success());
+    assert_eq!(
+        again.wait(),
+        Some(i32::from(exit::OK)),
+        "{}",
+        again.output()
+    );
+    assert_eq!(marked(), 0);
+}

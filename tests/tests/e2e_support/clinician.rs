@@ -168,13 +168,14 @@ impl Clinician {
         (session, status)
     }
 
-    /// Waits until the status file of `session` is in `state`.
+    /// Waits until the status file of `session` (written by its process) is in `state`.
     pub fn wait_state(&self, session: &mut Session, state: &str) -> Status {
         let dir = StateDir::new(self.state_dir());
         let start = Instant::now();
         loop {
+            // Only this process's status counts: a killed one may have left its own.
             if let Ok(Some(status)) = dir.read() {
-                if status.state == state {
+                if status.state == state && status.pid == session.child.id() {
                     return status;
                 }
             }
