@@ -71,13 +71,7 @@ fn cps3_over_tls12_tcp_and_cps4_over_quic_get_exactly_their_apps_until_vigie_dow
     assert_eq!(names(&status), ["mail", "soins"], "{status:#?}");
     assert_eq!(status.apps[1].ports, ["tcp/8000-8010", "udp/5060"]);
     assert!(!status.apps.iter().any(|a| a.name == "dpi"));
-    assert!(clinician.run(&["down"]).status.success());
-    assert_eq!(
-        nurse.wait(),
-        Some(i32::from(exit::OK)),
-        "{}",
-        nurse.output()
-    );
+    clinician.down(&mut nurse);
 
     let accepted = connector.wait_audit("admission.accepted", 2);
     let transports: Vec<_> = accepted

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use e2e_support::clinician::Clinician;
 use e2e_support::connector::Connector;
 use e2e_support::world;
-use vigie_client::control::exit;
 use vigie_lab::NetNs;
 
 #[test]
@@ -50,13 +49,7 @@ fn a_cps4_whose_udp_is_blocked_falls_back_to_tls13_over_tcp() {
     let (mut session, status) = clinician.up_granted();
     assert_eq!(status.transport.as_deref(), Some("TCP (TLS 1.3)"));
     assert!(session.output().contains("UDP seems blocked, using TCP."));
-    assert!(clinician.run(&["down"]).status.success());
-    assert_eq!(
-        session.wait(),
-        Some(i32::from(exit::OK)),
-        "{}",
-        session.output()
-    );
+    clinician.down(&mut session);
     let accepted = connector.wait_audit("admission.accepted", 1);
     assert_eq!(accepted[0]["fields"]["transport"], "tcp", "{accepted:#?}");
 }
@@ -88,13 +81,7 @@ fn the_card_proves_itself_again_and_pulling_it_pauses_the_session_until_it_is_ba
     clinician.insert(&world, "cps3-doctor");
     clinician.wait_state(&mut session, "active");
     assert!(session.output().contains("The session runs again."));
-    assert!(clinician.run(&["down"]).status.success());
-    assert_eq!(
-        session.wait(),
-        Some(i32::from(exit::OK)),
-        "{}",
-        session.output()
-    );
+    clinician.down(&mut session);
     // The connector saw the pause and the resumption, after a fresh card signature.
     connector.wait_log("client suspended", 1);
     connector.wait_log("client asks to resume", 1);

@@ -121,13 +121,7 @@ fn a_doctor_reaches_the_published_web_app_and_mail_by_name_and_nothing_else() {
     let shown = String::from_utf8_lossy(&shown.stdout).into_owned();
     assert!(shown.contains("Traffic:"), "{shown}");
     assert!(shown.contains("WireGuard over UDP"), "{shown}");
-    assert!(clinician.run(&["down"]).status.success());
-    assert_eq!(
-        session.wait(),
-        Some(i32::from(exit::OK)),
-        "{}",
-        session.output()
-    );
+    clinician.down(&mut session);
     assert_eq!(
         laptop.resolve("dpi.hopital.example"),
         None,
@@ -193,13 +187,7 @@ fn the_tunnel_survives_the_laptop_changing_address() {
     assert!(mailboxes.contains("INBOX"), "{mailboxes}");
     let status = clinician.wait_state(&mut session, "active");
     assert_eq!(status.transport.as_deref(), Some("QUIC (TLS 1.3)"));
-    assert!(clinician.run(&["down"]).status.success());
-    assert_eq!(
-        session.wait(),
-        Some(i32::from(exit::OK)),
-        "{}",
-        session.output()
-    );
+    clinician.down(&mut session);
 }
 
 fn laptop_list(laptop: &Laptop) -> Result<String, String> {
@@ -221,13 +209,7 @@ fn where_udp_is_blocked_the_tunnel_runs_inside_the_control_connection() {
     assert!(path.contains("inside the control connection"), "{path}");
     let mailboxes = eventually("mail inside TCP", || laptop_list(&laptop));
     assert!(mailboxes.contains("INBOX"), "{mailboxes}");
-    assert!(clinician.run(&["down"]).status.success());
-    assert_eq!(
-        session.wait(),
-        Some(i32::from(exit::OK)),
-        "{}",
-        session.output()
-    );
+    clinician.down(&mut session);
     drop(clinician);
 
     // A CPS3 always uses TCP for control; its WireGuard finds out over UDP, then moves.
@@ -328,12 +310,6 @@ fn after_a_crash_the_next_start_removes_what_the_dead_session_left() {
 
     let (mut again, _) = clinician.up_granted();
     assert_eq!(marked(), 1, "the stale line is replaced, not repeated");
-    assert!(clinician.run(&["down"]).status.success());
-    assert_eq!(
-        again.wait(),
-        Some(i32::from(exit::OK)),
-        "{}",
-        again.output()
-    );
+    clinician.down(&mut again);
     assert_eq!(marked(), 0);
 }

@@ -14,7 +14,6 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use tracing::{debug, warn};
 use vigie_protocol::SessionGrant;
@@ -219,22 +218,11 @@ fn rewrite_hosts(path: &Path, change: impl Fn(&str) -> String) -> std::io::Resul
 }
 
 fn run(program: &str, args: &[&str]) -> Result<(), TunnelError> {
-    let failed = |detail: String| TunnelError::System {
-        what: "cannot set up the apps' names with systemd-resolved (or use --dns hosts)",
-        detail,
-    };
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .map_err(|e| failed(format!("cannot run {program}: {e}")))?;
-    if output.status.success() {
-        return Ok(());
-    }
-    Err(failed(format!(
-        "`{program} {}` failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr).trim()
-    )))
+    super::system::run(
+        program,
+        args,
+        "cannot set up the apps' names with systemd-resolved (or use --dns hosts)",
+    )
 }
 
 #[cfg(test)]

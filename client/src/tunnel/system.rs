@@ -39,25 +39,28 @@ pub fn device_exists(name: &str) -> bool {
 pub fn add_routes(device: &str, addresses: &[Ipv4Addr]) -> Result<(), TunnelError> {
     for address in addresses {
         let target = format!("{address}/32");
-        run_ip(&["route", "replace", &target, "dev", device])?;
+        let args = ["route", "replace", &target, "dev", device];
+        run(
+            "ip",
+            &args,
+            "cannot route the apps into the tunnel (ip, from iproute2)",
+        )?;
     }
     Ok(())
 }
 
-fn run_ip(args: &[&str]) -> Result<(), TunnelError> {
-    let failed = |detail: String| TunnelError::System {
-        what: "cannot route the apps into the tunnel",
-        detail,
-    };
-    let output = Command::new("ip")
+/// Runs `program args…`; a failure is `what`, with the program's own words.
+pub fn run(program: &str, args: &[&str], what: &'static str) -> Result<(), TunnelError> {
+    let failed = |detail: String| TunnelError::System { what, detail };
+    let output = Command::new(program)
         .args(args)
         .output()
-        .map_err(|e| failed(format!("cannot run `ip` (package iproute2): {e}")))?;
+        .map_err(|e| failed(format!("cannot run {program}: {e}")))?;
     if output.status.success() {
         return Ok(());
     }
     Err(failed(format!(
-        "`ip {}` failed: {}",
+        "`{program} {}` failed: {}",
         args.join(" "),
         String::from_utf8_lossy(&output.stderr).trim()
     )))

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vigie_certs::pki::World;
-use vigie_client::control::{StateDir, Status};
+use vigie_client::control::{StateDir, Status, exit};
 use vigie_client::pcsc_transport;
 use vigie_lab::card::{InsertedCard, VirtualCard};
 use vigie_lab::{NetNs, Pcscd, ReaderSlot};
@@ -186,6 +186,15 @@ impl Clinician {
             assert!(waited < PATIENCE, "never {state}:\n{}", session.output());
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// `vigie down` from another terminal; `session` must then end with exit code 0.
+    pub fn down(&self, session: &mut Session) {
+        let down = self.run(&["down"]);
+        assert!(down.status.success(), "{down:?}");
+        let code = session.wait();
+        let ok = Some(i32::from(exit::OK));
+        assert_eq!(code, ok, "vigie up after down:\n{}", session.output());
     }
 
     /// Runs `vigie ARGS` to its end.
