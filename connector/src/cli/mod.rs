@@ -5,6 +5,7 @@ mod audit;
 mod card;
 mod hr;
 mod serve;
+mod session;
 mod user;
 
 use std::path::PathBuf;
@@ -49,6 +50,9 @@ enum Command {
     /// Look at a person.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// List the live sessions, and end one now.
+    #[command(subcommand)]
+    Session(session::SessionCommand),
     /// Check whether a card would be admitted now, and to which apps.
     ///
     /// Runs the directory's admission step for the card's certificate exactly as `serve` does
@@ -90,6 +94,7 @@ pub fn run(cli: Cli, now: DateTime<Utc>) -> anyhow::Result<ExitCode> {
         Command::Card(command) => card::run(command, &mut ctx),
         Command::App(command) => app::run(command, &mut ctx),
         Command::User(command) => user::run(command, &ctx),
+        Command::Session(command) => session::run(command, &mut ctx),
         Command::Admit(args) => card::admit(&args, &mut ctx),
         Command::Serve => serve::run(ctx),
         Command::CheckConfig => {

@@ -14,6 +14,7 @@ mod cards;
 pub mod migrations;
 mod people;
 mod sessions;
+pub use sessions::LiveSessionRow;
 
 use std::path::{Path, PathBuf};
 

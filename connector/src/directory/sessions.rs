@@ -10,7 +10,61 @@ use vigie_certs::IdNat;
 use super::{Directory, DirectoryError, time_text};
 use crate::card::CardRef;
 
+/// A live session, as `vigie-connector session list` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveSessionRow {
+    /// The session id (hex).
+    pub id: String,
+    /// The card holder's national identifier.
+    pub id_nat: String,
+    /// The card's certificate serial and issuer.
+    pub card: CardRef,
+    /// When it started (RFC 3339, UTC).
+    pub started_at: String,
+}
+
 impl Directory {
+    /// Every live session, oldest first.
+    pub fn list_live_sessions(&self) -> Result<Vec<LiveSessionRow>, DirectoryError> {
+        let mut statement = self.conn.prepare(
+            "SELECT id, id_nat, card_serial, card_issuer, started_at FROM sessions
+             WHERE ended_at IS NULL ORDER BY started_at, id",
+        )?;
+        let rows = statement
+            .query_map([], |r| {
+                Ok(LiveSessionRow {
+                    id: r.get(0)?,
+                    id_nat: r.get(1)?,
+                    card: CardRef::new(&r.get::<_, String>(2)?, &r.get::<_, String>(3)?),
+                    started_at: r.get(4)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Of the sessions `ids`, those the directory has ended, each with the reason written
+    /// (`admin-kill`, `person-suspended`, `card-revoked`…). One lookup by key per id.
+    pub fn ended_among(&self, ids: &[String]) -> Result<Vec<(String, String)>, DirectoryError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT end_reason FROM sessions WHERE id = ?1 AND ended_at IS NOT NULL",
+        )?;
+        let mut ended = Vec::new();
+        for id in ids {
+            let reason: Option<Option<String>> = statement
+                .query_row([id], |r| r.get(0))
+                .map(Some)
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    other => Err(other),
+                })?;
+            if let Some(reason) = reason {
+                ended.push((id.clone(), reason.unwrap_or_default()));
+            }
+        }
+        Ok(ended)
+    }
+
     /// Records a new live session.
     pub fn start_session(
         &self,
@@ -132,7 +186,16 @@ mod tests {
         directory.start_session("aa", &id_nat, &card, now).unwrap();
         directory.start_session("bb", &id_nat, &card, now).unwrap();
 
+        assert_eq!(directory.list_live_sessions().unwrap().len(), 2);
         assert!(directory.end_session("aa", "client quit", now).unwrap());
+        let ended = directory.ended_among(&["aa".into(), "bb".into(), "zz".into()]);
+        assert_eq!(ended.unwrap(), vec![("aa".into(), "client quit".into())]);
+        let live = directory.list_live_sessions().unwrap();
+        assert_eq!(live.len(), 1);
+        assert_eq!(
+            (live[0].id.as_str(), live[0].id_nat.as_str()),
+            ("bb", "0751234567")
+        );
         assert!(!directory.end_session("aa", "client quit", now).unwrap());
         assert!(!directory.end_session("zz", "client quit", now).unwrap());
         assert_eq!(

@@ -24,7 +24,10 @@
 //! With `[dataplane] enabled`, the listeners start [`crate::dataplane`] too; a granted
 //! session joins it, and its control connection carries WireGuard when UDP is blocked.
 //!
-//! Not here yet: CRL refresh, resume tokens, admin kill.
+//! Access withdrawn by another process (`session kill`, `hr sync`, `card revoke`) ends the
+//! live sessions concerned within seconds ([`withdrawals`]).
+//!
+//! Not here yet: CRL refresh, resume tokens.
 //!
 //! Unlike the rest of the crate, this module reads the clock: it is the connector's event
 //! loop.
@@ -41,6 +44,7 @@ pub mod registry;
 pub mod reproof;
 mod session_task;
 pub mod tls;
+pub mod withdrawals;
 
 use std::future::Future;
 use std::net::{SocketAddr, UdpSocket};
@@ -206,8 +210,10 @@ impl Server {
             self.shared.clone(),
         ));
         let quic = tokio::spawn(listen_quic::serve(self.quic.clone(), self.shared.clone()));
+        let withdrawals = tokio::spawn(withdrawals::watch(self.shared.clone()));
         shutdown.await;
         tcp.abort();
+        withdrawals.abort();
         let registry = &self.shared.registry;
         registry.end_all(vigie_protocol::Code::CONNECTOR_SHUTTING_DOWN);
         // Clients hear the end message and close; QUIC connections close last.

@@ -103,6 +103,22 @@ impl Registry {
         self.len() == 0
     }
 
+    /// The ids of the live sessions.
+    pub fn ids(&self) -> Vec<SessionId> {
+        self.lock().sessions.keys().copied().collect()
+    }
+
+    /// Asks one live session to end with `reason`; false if it is not live here.
+    pub fn end(&self, id: &SessionId, reason: Code) -> bool {
+        match self.lock().sessions.get(id) {
+            Some(session) => {
+                let _ = session.ender.try_send(reason);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Asks every live session to end with `reason`.
     pub fn end_all(&self, reason: Code) {
         for session in self.lock().sessions.values() {

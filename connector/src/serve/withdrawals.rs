@@ -1,0 +1,83 @@
+//! Access withdrawn while `serve` runs, by another process: an administrator's `session
+//! kill`, an `hr sync` that suspends or removes someone, a `card revoke`. Those commands end
+//! the sessions' rows in the directory; every [`EVERY`] this module asks the directory which
+//! of the live sessions it has ended, and ends each of those with the reason it recorded.
+//! The session's task does the rest as for any end: the client is told why, its tunnel
+//! leaves the data plane, and the end is audited.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use vigie_protocol::Code;
+
+use super::Shared;
+use super::pipeline::hex;
+
+/// How often the directory is asked: the delay between an admin's command and the end of
+/// the session it withdraws.
+pub const EVERY: Duration = Duration::from_secs(2);
+
+/// Watches for withdrawals until the connector stops.
+pub async fn watch(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(EVERY);
+    loop {
+        tick.tick().await;
+        check(&shared).await;
+    }
+}
+
+async fn check(shared: &Arc<Shared>) {
+    let live = shared.registry.ids();
+    if live.is_empty() {
+        return;
+    }
+    let rows: Vec<String> = live.iter().map(hex).collect();
+    let directory = shared.directory.clone();
+    let ended = tokio::task::spawn_blocking(move || {
+        let directory = directory.lock().unwrap_or_else(|e| e.into_inner());
+        directory.ended_among(&rows)
+    })
+    .await;
+    let ended = match ended {
+        Ok(Ok(ended)) => ended,
+        Ok(Err(error)) => {
+            return tracing::warn!(%error, "cannot read ended sessions from the directory");
+        }
+        Err(_) => return tracing::warn!("the directory lookup of ended sessions failed"),
+    };
+    for (row, reason) in ended {
+        if let Some(id) = live.iter().find(|id| hex(id) == row) {
+            let code = code_of(&reason);
+            if shared.registry.end(id, code) {
+                tracing::debug!(session = row, %code, "access withdrawn; ending the session");
+            }
+        }
+    }
+}
+
+/// The reason a user is told for an end the directory recorded.
+pub fn code_of(reason: &str) -> Code {
+    match reason {
+        "admin-kill" => Code::ADMIN_KILL,
+        "card-revoked" => Code::CARD_REVOKED,
+        "person-suspended" => Code::HR_SUSPENSION,
+        "person-departed" | "person-ended" => Code::HR_DEPARTURE,
+        "unknown-person" => Code::UNKNOWN_PERSON,
+        _ => Code::NOT_AUTHORIZED,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_recorded_reason_reaches_the_user_as_its_code() {
+        assert_eq!(code_of("admin-kill"), Code::ADMIN_KILL);
+        assert_eq!(code_of("card-revoked"), Code::CARD_REVOKED);
+        assert_eq!(code_of("person-suspended"), Code::HR_SUSPENSION);
+        assert_eq!(code_of("person-departed"), Code::HR_DEPARTURE);
+        assert_eq!(code_of("person-ended"), Code::HR_DEPARTURE);
+        assert_eq!(code_of("person-not-started"), Code::NOT_AUTHORIZED);
+    }
+}

@@ -1,0 +1,103 @@
+//! Access withdrawn by an administrator's command while `serve` runs in another process:
+//! `session kill`, an `hr sync` that suspends someone, a `card revoke`. Each ends the live
+//! sessions concerned within seconds, and each user is told why.
+
+mod serve_common;
+
+use std::time::Duration;
+
+use serve_common::client::{Control, SoftCard, connect_quic};
+use serve_common::{Served, card_file, serve};
+use vigie_protocol::{ClientEvent, Code, SessionId};
+
+/// A safety net so a broken connector fails the test instead of hanging it.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+type QuicControl = Control<quinn::RecvStream, quinn::SendStream>;
+
+async fn next(control: &mut QuicControl) -> ClientEvent {
+    tokio::time::timeout(PATIENCE, control.next_event())
+        .await
+        .expect("the connector answers")
+        .expect("the stream works")
+        .expect("an event before the end of the stream")
+}
+
+/// A granted session over QUIC, its id, and the connection to keep it open.
+async fn granted(served: &Served, card: &str) -> (QuicControl, SessionId, impl Sized) {
+    let card = SoftCard::load(&served.world, card);
+    let config = SoftCard::tls_config(&served.world, Some(&card), false);
+    let quic = connect_quic(served.address, config).await.expect("QUIC");
+    let (send, recv) = quic.connection.open_bi().await.expect("a stream");
+    let mut control = Control::new(recv, send);
+    let ClientEvent::Granted(grant) = next(&mut control).await else {
+        panic!("a grant was expected");
+    };
+    (control, grant.session_id, quic)
+}
+
+/// The session ends with `code`, and not before the test asked.
+async fn ends_with(control: &mut QuicControl, code: Code) {
+    match next(control).await {
+        ClientEvent::Ended(ending) => assert_eq!(ending.reason, code, "{ending:?}"),
+        other => panic!("the session should end with {code}: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kill_an_hr_suspension_and_a_card_revocation_end_live_sessions_with_their_reason() {
+    let served = serve();
+    let (mut nurse, nurse_id, _nurse_quic) = granted(&served, "cps4-nurse").await;
+    let (mut doctor, doctor_id, _doctor_quic) = granted(&served, "cps4-doctor").await;
+
+    let listed = served.site.ok(&["session", "list"]);
+    for (id, id_nat) in [(nurse_id, "0751234567"), (doctor_id, "899700123450")] {
+        let line = listed.lines().find(|l| l.starts_with(&id.to_string()));
+        let line = line.unwrap_or_else(|| panic!("{id} missing from:\n{listed}"));
+        assert!(line.contains(id_nat), "{line}");
+    }
+
+    served.site.ok(&[
+        "session",
+        "kill",
+        &nurse_id.to_string(),
+        "--reason",
+        "stolen laptop",
+    ]);
+    ends_with(&mut nurse, Code::ADMIN_KILL).await;
+    let again = served.site.run(&["session", "kill", &nurse_id.to_string()]);
+    assert_ne!(again.code, 0, "a session is killed once");
+    assert!(again.stderr.contains("no live session"), "{}", again.stderr);
+
+    // HR suspends the doctor: the next sync ends her session.
+    served.site.hr(&[
+        "899700123450;DOCTEUR;Jean;Médecin;urgences;SUSPENDU;01/01/2020;",
+        "0751234567;INFIRMIERE;Claire;Infirmier;soins;ACTIF;01/01/2020;",
+        "899700075122;PHARMACIEN;Paul;Pharmacien;pharmacie;SUSPENDU;01/01/2020;",
+    ]);
+    served.site.ok(&["hr", "sync"]);
+    ends_with(&mut doctor, Code::HR_SUSPENSION).await;
+
+    // The nurse's card is reported stolen while she is connected again.
+    let (mut nurse, _, _nurse_quic) = granted(&served, "cps4-nurse").await;
+    let cert = card_file(&served.world, "cps4-nurse", "auth.crt.der");
+    let cert = cert.to_string_lossy();
+    served
+        .site
+        .ok(&["card", "revoke", "--cert", &cert, "--reason", "stolen"]);
+    ends_with(&mut nurse, Code::CARD_REVOKED).await;
+
+    // The connector audits each end (3); the kill and the revocation are audited as the
+    // admins' own acts too (2).
+    let ends = served.wait_audit("session.end", 5);
+    assert_eq!(ends.len(), 5, "{ends:#?}");
+    let by_admin = ends
+        .iter()
+        .filter(|e| e["fields"]["reason"] == "admin-kill");
+    assert_eq!(by_admin.count(), 1, "{ends:#?}");
+    let killed = u64::from(Code::ADMIN_KILL.number());
+    assert!(
+        ends.iter().any(|e| e["fields"]["reason"] == killed),
+        "{ends:#?}"
+    );
+}
