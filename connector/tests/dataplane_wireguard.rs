@@ -7,8 +7,9 @@ mod dataplane_lab;
 
 use std::net::{Ipv4Addr, SocketAddr};
 
-use dataplane_lab::{Client, Connector, app, http_server, refused};
+use dataplane_lab::{Client, Connector, app, refused};
 use vigie_connector::dataplane::{DropReason, Path};
+use vigie_lab::apps::WebApp;
 use vigie_lab::{NetNs, VethLink};
 
 #[test]
@@ -22,9 +23,12 @@ fn sessions_reach_only_their_apps_and_follow_a_roaming_client() {
     let lan = VethLink::new(&connector.ns, &backend).expect("LAN link");
     let backend_address = lan.addr_b();
     // One host, three services: two published (to different people), one never published.
-    let _web = http_server(&backend, (backend_address, 8080).into(), dir.path());
-    let _other = http_server(&backend, (backend_address, 9091).into(), dir.path());
-    let _hidden = http_server(&backend, (backend_address, 9090).into(), dir.path());
+    let web_app = |port: u16, name: &str| {
+        WebApp::start(&backend, (backend_address, port).into(), name, dir.path()).expect(name)
+    };
+    let _web = web_app(8080, "web");
+    let _other = web_app(9091, "other");
+    let _hidden = web_app(9090, "hidden");
     let (web, web_nat) = app("web", 1, backend_address, "tcp/8080");
     let (other, other_nat) = app("other", 2, backend_address, "tcp/9091");
     connector.start(vec![web_nat, other_nat]);

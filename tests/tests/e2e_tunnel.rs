@@ -97,7 +97,7 @@ fn a_doctor_reaches_the_published_web_app_and_mail_by_name_and_nothing_else() {
     // Not another port of a published host; not the LAN itself, even routed into the tunnel.
     let other_port = format!("http://dpi.hopital.example:{UNPUBLISHED_PORT}/");
     assert_refused(laptop.http_get(&other_port), "another port of dpi");
-    let backend = hospital.backend_address().to_string();
+    let backend = hospital.backend_address.to_string();
     let direct = format!("http://{backend}:{UNPUBLISHED_PORT}/");
     assert_refused(laptop.http_get(&direct), "the LAN without the tunnel");
     let into_tunnel = format!("{backend}/32");
@@ -312,4 +312,25 @@ fn after_a_crash_the_next_start_removes_what_the_dead_session_left() {
     assert_eq!(marked(), 1, "the stale line is replaced, not repeated");
     clinician.down(&mut again);
     assert_eq!(marked(), 0);
+}
+
+#[test]
+fn pulling_the_card_stops_the_tunnel_until_the_card_is_back() {
+    let Some((hospital, _connector)) = lab() else {
+        return;
+    };
+    let laptop = hospital.laptop();
+    let (mut clinician, mut session, _) = up(&hospital, &laptop, "cps4-nurse");
+    eventually("mail with the card in", || laptop_list(&laptop));
+
+    clinician.pull();
+    clinician.wait_state(&mut session, "suspended");
+    let held = laptop_list(&laptop);
+    assert!(held.is_err(), "mail answered with the card out: {held:?}");
+
+    clinician.insert(&world(), "cps4-nurse");
+    clinician.wait_state(&mut session, "active");
+    let mailboxes = eventually("mail with the card back", || laptop_list(&laptop));
+    assert!(mailboxes.contains("INBOX"), "{mailboxes}");
+    clinician.down(&mut session);
 }

@@ -111,6 +111,9 @@ impl Driver {
                 }
                 self.on_event(event)?;
             }
+            // The tunnel carries the machine's packets only while the session is active.
+            self.tunnel
+                .set_paused(self.session.state() != ClientState::Active);
             let deadline = self
                 .session
                 .poll_timeout()
@@ -207,7 +210,6 @@ impl Driver {
             }
             ClientEvent::ReproofRequested { signing_input, .. } => self.sign(signing_input),
             ClientEvent::Suspended { reason } => {
-                self.tunnel.set_paused(true);
                 self.say(&format!(
                     "The connector paused the session: {}.",
                     reason.message()
@@ -215,7 +217,6 @@ impl Driver {
                 self.set_state("suspended")?;
             }
             ClientEvent::Resumed { .. } => {
-                self.tunnel.set_paused(false);
                 self.say("The session runs again.");
                 self.set_state("active")?;
             }
@@ -284,7 +285,6 @@ impl Driver {
                     ClientState::Active | ClientState::Resuming
                 );
                 if active && self.session.suspend(Code::CARD_REMOVED, now).is_ok() {
-                    self.tunnel.set_paused(true);
                     self.say("Card removed: the session is paused. Insert it again to go on.");
                     let _ = self.set_state("suspended");
                 }

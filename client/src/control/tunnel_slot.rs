@@ -41,11 +41,6 @@ impl TunnelSlot {
         }
     }
 
-    /// Whether this session has a tunnel at all.
-    pub fn wanted(&self) -> bool {
-        self.config.is_some()
-    }
-
     /// Brings the tunnel up for `grant`, once; a second grant (a resumed session) keeps it.
     pub fn start(&mut self, grant: &SessionGrant) -> Result<(), TunnelError> {
         let Some(config) = &self.config else {
@@ -64,7 +59,8 @@ impl TunnelSlot {
         Ok(())
     }
 
-    /// Stops the machine's packets into the tunnel while the session is paused.
+    /// Holds the machine's packets while the session is not active (card out, paused by
+    /// the connector, resuming).
     pub fn set_paused(&self, paused: bool) {
         if let Some(tunnel) = &self.running {
             tunnel.set_paused(paused);
@@ -72,8 +68,8 @@ impl TunnelSlot {
     }
 
     /// A datagram the connector sent inside the control connection.
-    pub fn handle_datagram(&self, datagram: &[u8]) {
-        if let Some(tunnel) = &self.running {
+    pub fn handle_datagram(&mut self, datagram: &[u8]) {
+        if let Some(tunnel) = &mut self.running {
             tunnel.handle_control(datagram);
         }
     }

@@ -238,6 +238,8 @@ pub struct Tunnel {
     wake: SocketAddr,
     names: names::Applied,
     device: String,
+    /// Room for the packet decrypted from a control-connection datagram.
+    scratch: Box<[u8]>,
 }
 
 impl std::fmt::Debug for Tunnel {
@@ -298,6 +300,7 @@ impl Tunnel {
             wake: SocketAddr::from((plan.routes[0], 9)),
             names,
             device: config.device.clone(),
+            scratch: vec![0; BUFFER].into_boxed_slice(),
         };
         tunnel.handshake();
         tunnel.spawn()?;
@@ -334,9 +337,8 @@ impl Tunnel {
     }
 
     /// A WireGuard datagram that came inside the control connection.
-    pub fn handle_control(&self, datagram: &[u8]) {
-        let mut out = vec![0u8; BUFFER];
-        self.shared.receive(datagram, &mut out);
+    pub fn handle_control(&mut self, datagram: &[u8]) {
+        self.shared.receive(datagram, &mut self.scratch);
     }
 
     /// Stops (or lets again) the machine's packets into the tunnel: while the card is out,
@@ -381,7 +383,7 @@ impl Drop for Tunnel {
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
-        self.names.undo();
+        // The names are undone as `names` drops, after this.
         info!(device = %self.device, "tunnel down");
     }
 }

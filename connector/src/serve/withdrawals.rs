@@ -5,10 +5,11 @@
 //! The session's task does the rest as for any end: the client is told why, its tunnel
 //! leaves the data plane, and the end is audited.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use vigie_protocol::Code;
+use vigie_protocol::{Code, SessionId};
 
 use super::Shared;
 use super::pipeline::hex;
@@ -27,11 +28,16 @@ pub async fn watch(shared: Arc<Shared>) {
 }
 
 async fn check(shared: &Arc<Shared>) {
-    let live = shared.registry.ids();
+    let live: HashMap<String, SessionId> = shared
+        .registry
+        .ids()
+        .into_iter()
+        .map(|id| (hex(&id), id))
+        .collect();
     if live.is_empty() {
         return;
     }
-    let rows: Vec<String> = live.iter().map(hex).collect();
+    let rows: Vec<String> = live.keys().cloned().collect();
     let directory = shared.directory.clone();
     let ended = tokio::task::spawn_blocking(move || {
         let directory = directory.lock().unwrap_or_else(|e| e.into_inner());
@@ -46,11 +52,12 @@ async fn check(shared: &Arc<Shared>) {
         Err(_) => return tracing::warn!("the directory lookup of ended sessions failed"),
     };
     for (row, reason) in ended {
-        if let Some(id) = live.iter().find(|id| hex(id) == row) {
-            let code = code_of(&reason);
-            if shared.registry.end(id, code) {
-                tracing::debug!(session = row, %code, "access withdrawn; ending the session");
-            }
+        let code = code_of(&reason);
+        if live
+            .get(&row)
+            .is_some_and(|id| shared.registry.end(id, code))
+        {
+            tracing::debug!(session = row, %code, "access withdrawn; ending the session");
         }
     }
 }

@@ -193,19 +193,6 @@ fn wireguard_go(ns: &NetNs, dir: &Path, device: &str) -> LabProcess {
     panic!("wireguard-go made no {device}: {}", process.log_tail(20));
 }
 
-/// Starts `python3 -m http.server` on `address` in `ns`, and waits until it listens.
-pub fn http_server(ns: &NetNs, address: SocketAddr, dir: &Path) -> LabProcess {
-    let mut command = ns.command("python3");
-    let port = address.port().to_string();
-    let bind = address.ip().to_string();
-    command
-        .args(["-m", "http.server", &port, "--bind", &bind])
-        .current_dir(dir);
-    let process = LabProcess::spawn_in(dir, &format!("http-{port}"), command).expect("python3");
-    vigie_lab::wait_for_tcp_port(Some(ns), address, PATIENCE).expect("the HTTP server listens");
-    process
-}
-
 /// Whether connecting to `address` from `client` is refused (a reset, not a timeout).
 pub fn refused(client: &Client, address: SocketAddr) -> bool {
     match client.ns.connect_tcp(address, PATIENCE) {

@@ -3,7 +3,7 @@
 //! (Dovecot) and the HR portal, which nobody is granted — and what the clinician's laptop
 //! does with them through the tunnel.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 
 use super::Result;
 use super::narrate::{command, heading, indented, say};
@@ -19,7 +19,8 @@ pub const HR_PORT: u16 = 8080;
 /// order: servers, then link, then namespace.
 #[derive(Debug)]
 pub struct Lan {
-    dpi: WebApp,
+    host: Ipv4Addr,
+    _dpi: WebApp,
     _hr: WebApp,
     _mail: MailServer,
     _link: VethLink,
@@ -49,7 +50,8 @@ impl Lan {
             backend.name()
         ));
         Ok(Self {
-            dpi,
+            host,
+            _dpi: dpi,
             _hr: hr,
             _mail: mail,
             _link: link,
@@ -59,10 +61,7 @@ impl Lan {
 
     /// The server's address on the LAN.
     pub fn host(&self) -> Ipv4Addr {
-        match self.dpi.address() {
-            SocketAddr::V4(v4) => *v4.ip(),
-            SocketAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
-        }
+        self.host
     }
 
     /// The backend namespace's name, for the person to look around.

@@ -42,6 +42,8 @@ pub struct HospitalNet {
     pub web: WebApp,
     pub unpublished: WebApp,
     pub mail: MailServer,
+    /// The backend's LAN address, where all three servers listen.
+    pub backend_address: Ipv4Addr,
     _backend_link: VethLink,
     pub backend: NetNs,
     pub connector: Arc<NetNs>,
@@ -76,6 +78,7 @@ impl HospitalNet {
             web,
             unpublished,
             mail,
+            backend_address: host,
             _backend_link: link,
             backend,
             connector,
@@ -83,14 +86,9 @@ impl HospitalNet {
         }
     }
 
-    /// The backend's LAN address.
-    pub fn backend_address(&self) -> Ipv4Addr {
-        self.web.address().ip().to_string().parse().expect("IPv4")
-    }
-
     /// The connector's site: the data plane on, the public endpoints, the two apps.
     pub fn site(&self) -> Site {
-        let backend = self.backend_address();
+        let backend = self.backend_address;
         Site {
             listen: format!("address = \"{PUBLIC}\"\nport = {CONTROL_PORT}"),
             endpoints: format!("[\"{PUBLIC}:{WIREGUARD_PORT}\"]"),
