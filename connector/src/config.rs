@@ -305,6 +305,7 @@ impl ConnectorConfig {
         }
         crate::serve::config::ServeSections {
             listen: &self.listen,
+            trust: &self.trust,
             session: &self.session,
         }
         .check()?;

@@ -7,7 +7,9 @@ mod serve_common;
 use std::time::Duration;
 
 use rustls::AlertDescription;
-use serve_common::client::{Control, SoftCard, alert_of, connect_quic, connect_tcp};
+use serve_common::client::{
+    Control, SoftCard, alert_of, connect_quic, connect_tcp, refused_over_tcp,
+};
 use serve_common::{Served, serve};
 use vigie_protocol::{ClientEvent, Code, Initiator, PortRule, SessionGrant, Transport};
 
@@ -171,22 +173,11 @@ async fn directory_refusals_end_the_session_with_distinct_codes() {
     assert!(served.audit_of("session.start").is_empty());
 }
 
-/// The alert a refused card gets over TCP: in TLS 1.2 the handshake fails; in TLS 1.3 the
-/// client's side finishes first and the alert arrives on the first read.
 async fn tcp_alert(served: &Served, card: &str, tls12: bool) -> AlertDescription {
-    let soft = SoftCard::load(&served.world, card);
-    let config = SoftCard::tls_config(&served.world, Some(&soft), tls12);
-    let attempt = tokio::time::timeout(PATIENCE, async {
-        let stream = connect_tcp(served.address, config).await?;
-        let (reader, writer) = tokio::io::split(stream);
-        let mut control = Control::new(reader, writer);
-        control
-            .next_event()
-            .await
-            .map(|event| panic!("{card} got {event:?}"))
-    });
-    let error = attempt.await.expect("an answer").expect_err("refused");
-    alert_of(&error).unwrap_or_else(|| panic!("{card}: no alert in {error:?}"))
+    let alert = refused_over_tcp(served.address, &served.world, card, tls12);
+    tokio::time::timeout(PATIENCE, alert)
+        .await
+        .expect("an answer")
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -18,6 +18,7 @@
 //! crls = ["/var/lib/vigie/crl"]
 //! crl_grace = "1d"                 # admissions go on this long past a CRL's nextUpdate
 //! blocklist = "/etc/vigie/blocklist.toml"   # optional emergency blocklist
+//! refresh = "10s"                  # how often CRL and blocklist files are looked at again
 //!
 //! [session]
 //! idle_timeout = "15m"
@@ -118,10 +119,17 @@ pub struct TrustFiles {
     /// The emergency blocklist file (TOML), if any.
     #[serde(default)]
     pub blocklist: Option<PathBuf>,
+    /// How often `serve` looks at the CRL and blocklist files again; a changed file is read
+    /// and the live sessions whose card it now refuses end.
+    #[serde(default = "default_refresh", with = "duration")]
+    pub refresh: Duration,
 }
 
 fn default_crl_grace() -> Duration {
     Duration::from_secs(24 * 3600)
+}
+fn default_refresh() -> Duration {
+    Duration::from_secs(10)
 }
 
 impl Default for TrustFiles {
@@ -132,6 +140,7 @@ impl Default for TrustFiles {
             crls: Vec::new(),
             crl_grace: default_crl_grace(),
             blocklist: None,
+            refresh: default_refresh(),
         }
     }
 }
@@ -199,6 +208,8 @@ impl Default for StateConfig {
 pub struct ServeSections<'a> {
     /// `[listen]`.
     pub listen: &'a ListenConfig,
+    /// `[trust]`.
+    pub trust: &'a TrustFiles,
     /// `[session]`.
     pub session: &'a SessionLimits,
 }
@@ -214,6 +225,7 @@ impl ServeSections<'_> {
         }
         let session = self.session;
         for (key, value) in [
+            ("trust.refresh", self.trust.refresh),
             ("session.idle_timeout", session.idle_timeout),
             ("session.max_lifetime", session.max_lifetime),
             ("session.reproof_interval", session.reproof_interval),
@@ -316,10 +328,23 @@ mod tests {
             ..ListenConfig::default()
         };
         let session = SessionLimits::default();
+        let trust = TrustFiles::default();
         let sections = ServeSections {
             listen: &listen,
+            trust: &trust,
             session: &session,
         };
         assert!(sections.check().unwrap_err().contains("max_handshakes"));
+        let listen = ListenConfig::default();
+        let trust = TrustFiles {
+            refresh: Duration::ZERO,
+            ..TrustFiles::default()
+        };
+        let sections = ServeSections {
+            listen: &listen,
+            trust: &trust,
+            session: &session,
+        };
+        assert!(sections.check().unwrap_err().contains("trust.refresh"));
     }
 }

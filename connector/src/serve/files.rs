@@ -1,10 +1,12 @@
-//! Reading what `serve` needs from disk at start: the trust anchors, CRLs and blocklist, and
-//! the connector's own certificate and key. Any problem stops the start with the file named.
+//! Reading what `serve` needs from disk: the trust anchors, CRLs and blocklist, and the
+//! connector's own certificate and key. At start any problem stops the start with the file
+//! named; the CRLs and the blocklist are read again when they change ([`super::revocation`]).
 
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use vigie_certs::{Blocklist, TrustConfig};
 
 use super::ServeError;
@@ -22,17 +24,45 @@ pub fn trust_config(files: &TrustFiles) -> Result<TrustConfig, ServeError> {
         ));
     }
     let mut config = TrustConfig::new(roots, certificates(&files.intermediates)?);
+    config.crls = crls(files)?;
+    config.crl_grace = files.crl_grace;
+    config.blocklist = blocklist(files)?;
+    Ok(config)
+}
+
+/// Every CRL of `[trust] crls`.
+pub fn crls(files: &TrustFiles) -> Result<Vec<CertificateRevocationListDer<'static>>, ServeError> {
+    let mut all = Vec::new();
     for path in expand(&files.crls)? {
         let bytes = read(&path)?;
-        let crls = vigie_certs::pem::crls(&bytes).map_err(|e| bad_file(&path, e))?;
-        config.crls.extend(crls);
+        all.extend(vigie_certs::pem::crls(&bytes).map_err(|e| bad_file(&path, e))?);
     }
-    config.crl_grace = files.crl_grace;
-    if let Some(path) = &files.blocklist {
-        let text = String::from_utf8_lossy(&read(path)?).into_owned();
-        config.blocklist = Blocklist::from_toml(&text).map_err(|e| bad_file(path, e))?;
-    }
-    Ok(config)
+    Ok(all)
+}
+
+/// The emergency blocklist of `[trust] blocklist`; empty when none is configured.
+pub fn blocklist(files: &TrustFiles) -> Result<Blocklist, ServeError> {
+    let Some(path) = &files.blocklist else {
+        return Ok(Blocklist::new());
+    };
+    let text = String::from_utf8_lossy(&read(path)?).into_owned();
+    Blocklist::from_toml(&text).map_err(|e| bad_file(path, e))
+}
+
+/// What the revocation files look like now (name, size and modification time of each, in
+/// order), to notice a change without reading them. An unreadable file or folder counts as
+/// a state of its own, so that it is noticed when it comes back.
+pub fn revocation_stamp(files: &TrustFiles) -> Vec<(PathBuf, Option<(u64, SystemTime)>)> {
+    let listed = expand(&files.crls).unwrap_or_else(|_| files.crls.clone());
+    listed
+        .iter()
+        .chain(&files.blocklist)
+        .map(|path| {
+            let meta = std::fs::metadata(path).ok();
+            let stamp = meta.and_then(|m| Some((m.len(), m.modified().ok()?)));
+            (path.clone(), stamp)
+        })
+        .collect()
 }
 
 /// The server chain and key from `[tls]`.
@@ -113,5 +143,25 @@ mod tests {
         };
         let error = trust_config(&files).unwrap_err().to_string();
         assert!(error.contains("/nonexistent/vigie/root.pem"), "{error}");
+    }
+
+    #[test]
+    fn a_changed_or_added_revocation_file_changes_the_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let crl_dir = dir.path().join("crl");
+        std::fs::create_dir(&crl_dir).unwrap();
+        std::fs::write(crl_dir.join("a.crl"), b"one").unwrap();
+        let files = TrustFiles {
+            crls: vec![crl_dir.clone()],
+            blocklist: Some(dir.path().join("blocklist.toml")),
+            ..TrustFiles::default()
+        };
+        let first = revocation_stamp(&files);
+        assert_eq!(first, revocation_stamp(&files), "nothing changed");
+        std::fs::write(dir.path().join("blocklist.toml"), b"id_nats = []").unwrap();
+        let second = revocation_stamp(&files);
+        assert_ne!(first, second, "the blocklist appeared");
+        std::fs::write(crl_dir.join("b.crl"), b"two").unwrap();
+        assert_ne!(second, revocation_stamp(&files), "a CRL was added");
     }
 }

@@ -27,7 +27,11 @@
 //! Access withdrawn by another process (`session kill`, `hr sync`, `card revoke`) ends the
 //! live sessions concerned within seconds ([`withdrawals`]).
 //!
-//! Not here yet: CRL refresh, resume tokens.
+//! A changed CRL or blocklist file is read again while the connector runs, and the live
+//! sessions whose card it now refuses end ([`revocation`]).
+//!
+//! Not here yet: fetching CRLs from their URLs (a scheduled job drops them in the `[trust]
+//! crls` folder), resume tokens.
 //!
 //! Unlike the rest of the crate, this module reads the clock: it is the connector's event
 //! loop.
@@ -42,6 +46,7 @@ mod listen_tcp;
 pub mod pipeline;
 pub mod registry;
 pub mod reproof;
+mod revocation;
 mod session_task;
 pub mod tls;
 pub mod withdrawals;
@@ -120,6 +125,7 @@ impl Shared {
             Ok(card) => Some(CardBinding {
                 card,
                 certificate: leaf.clone(),
+                chain: certificates?.into(),
             }),
             Err(refusal) => {
                 tracing::debug!(code = refusal.code(), "card refused after the handshake");
@@ -136,6 +142,7 @@ pub struct Server {
     quic: quinn::Endpoint,
     acceptor: tokio_rustls::TlsAcceptor,
     local: SocketAddr,
+    revocation: revocation::Watch,
 }
 
 impl Server {
@@ -146,6 +153,7 @@ impl Server {
         directory: Directory,
         audit: AuditLog,
     ) -> Result<Self, ServeError> {
+        let revocation = revocation::Watch::new(&config.trust);
         let verifier = Arc::new(Verifier::new(files::trust_config(&config.trust)?)?);
         let identity = files::server_identity(&config.tls)?;
         let key = keys::WireGuardKeyPair::load_or_create(&config.state.dir)?;
@@ -188,6 +196,7 @@ impl Server {
             quic,
             acceptor,
             local,
+            revocation,
         })
     }
 
@@ -211,9 +220,11 @@ impl Server {
         ));
         let quic = tokio::spawn(listen_quic::serve(self.quic.clone(), self.shared.clone()));
         let withdrawals = tokio::spawn(withdrawals::watch(self.shared.clone()));
+        let revocation = tokio::spawn(self.revocation.run(self.shared.clone()));
         shutdown.await;
         tcp.abort();
         withdrawals.abort();
+        revocation.abort();
         let registry = &self.shared.registry;
         registry.end_all(vigie_protocol::Code::CONNECTOR_SHUTTING_DOWN);
         // Clients hear the end message and close; QUIC connections close last.

@@ -7,10 +7,12 @@
 //! on the async threads.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use ring::rand::SecureRandom as _;
+use rustls_pki_types::CertificateDer;
 use vigie_certs::VerifiedCard;
 use vigie_protocol::{Code, PortRule, PublishedApp, SessionGrant, SessionId, Transport};
 use vigie_protocol::{Ending, WireGuardKey};
@@ -45,6 +47,7 @@ pub struct Admission {
 pub async fn admit_card(
     shared: &Shared,
     card: &VerifiedCard,
+    certificates: Arc<[CertificateDer<'static>]>,
     client_key: WireGuardKey,
     peer: Peer,
     ender: tokio::sync::mpsc::Sender<Code>,
@@ -72,6 +75,7 @@ pub async fn admit_card(
     let live = LiveSession {
         id_nat: request.id_nat.clone(),
         card: request.card.clone(),
+        certificates,
         tunnel_address,
         client_key,
         apps: admitted.apps,

@@ -4,7 +4,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rustls_pki_types::CertificateDer;
 
 use tokio::sync::mpsc;
 use vigie_certs::IdNat;
@@ -21,6 +23,9 @@ pub struct LiveSession {
     pub id_nat: IdNat,
     /// The card.
     pub card: CardRef,
+    /// The card's certificate and the intermediates its client presented, to judge the card
+    /// again when revocation data changes.
+    pub certificates: Arc<[CertificateDer<'static>]>,
     /// The client's address inside the tunnel.
     pub tunnel_address: Ipv4Addr,
     /// The client's WireGuard public key.
@@ -108,6 +113,15 @@ impl Registry {
         self.lock().sessions.keys().copied().collect()
     }
 
+    /// Each live session's card certificates.
+    pub fn certificates(&self) -> Vec<(SessionId, Arc<[CertificateDer<'static>]>)> {
+        let inner = self.lock();
+        let sessions = inner.sessions.iter();
+        sessions
+            .map(|(id, s)| (*id, s.certificates.clone()))
+            .collect()
+    }
+
     /// Asks one live session to end with `reason`; false if it is not live here.
     pub fn end(&self, id: &SessionId, reason: Code) -> bool {
         match self.lock().sessions.get(id) {
@@ -147,6 +161,7 @@ mod tests {
         let live = LiveSession {
             id_nat: IdNat::parse("0751234567").unwrap(),
             card: CardRef::new("01", "CN=X"),
+            certificates: Arc::new([]),
             tunnel_address: address,
             client_key: WireGuardKey([0; 32]),
             apps: Vec::new(),

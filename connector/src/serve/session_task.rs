@@ -26,6 +26,9 @@ pub struct CardBinding {
     pub card: VerifiedCard,
     /// The certificate itself, for re-proofs.
     pub certificate: CertificateDer<'static>,
+    /// The certificate and the intermediates the client presented, to judge the card again
+    /// when revocation data changes.
+    pub chain: Arc<[CertificateDer<'static>]>,
 }
 
 /// A running session and what the connector knows about it.
@@ -209,6 +212,7 @@ impl Task {
         let admitted = pipeline::admit_card(
             &self.shared,
             card,
+            self.binding.chain.clone(),
             client_key,
             self.peer,
             self.ender.clone(),

@@ -178,6 +178,29 @@ pub fn alert_of(error: &std::io::Error) -> Option<AlertDescription> {
     }
 }
 
+/// The alert a refused card gets over TCP: in TLS 1.2 the handshake fails; in TLS 1.3 the
+/// client's side finishes first and the alert arrives on the first read.
+pub async fn refused_over_tcp(
+    address: SocketAddr,
+    world: &World,
+    card: &str,
+    tls12: bool,
+) -> AlertDescription {
+    let soft = SoftCard::load(world, card);
+    let config = SoftCard::tls_config(world, Some(&soft), tls12);
+    let attempt = async {
+        let stream = connect_tcp(address, config).await?;
+        let (reader, writer) = tokio::io::split(stream);
+        let mut control = Control::new(reader, writer);
+        control
+            .next_event()
+            .await
+            .map(|event| panic!("{card} got {event:?}"))
+    };
+    let error = attempt.await.expect_err("refused");
+    alert_of(&error).unwrap_or_else(|| panic!("{card}: no alert in {error:?}"))
+}
+
 /// A QUIC connection to the connector and its control stream.
 pub struct Quic {
     pub endpoint: quinn::Endpoint,

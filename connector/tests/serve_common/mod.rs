@@ -86,16 +86,20 @@ impl Drop for Served {
     }
 }
 
-/// The `[listen]`…`[state]` sections for `world`, with `extra` settings in `[session]` and
-/// `[listen]` given as (section, lines).
-fn serve_sections(world: &World, listen: &str, session: &str) -> String {
+/// The `[listen]`…`[state]` sections for `world`, with lines added to `[listen]`,
+/// `[session]` and `[trust]`; without `revocation` lines the world's CRLs are used.
+fn serve_sections(world: &World, listen: &str, session: &str, revocation: &str) -> String {
     let dir = world.dir().display();
+    let revocation = match revocation {
+        "" => format!("crls = [\"{dir}/crl\"]"),
+        lines => lines.to_owned(),
+    };
     format!(
         "[listen]\naddress = \"127.0.0.1\"\nport = 0\n{listen}\n\
          [tls]\ncertificate = \"{dir}/connector/server-chain.pem\"\n\
          key = \"{dir}/connector/server.key.pem\"\n\
          [trust]\nroots = [\"{dir}/trust/roots\"]\n\
-         intermediates = [\"{dir}/trust/intermediates\"]\ncrls = [\"{dir}/crl\"]\n\
+         intermediates = [\"{dir}/trust/intermediates\"]\n{revocation}\n\
          [session]\ndns_server = \"100.80.0.53\"\nendpoints = [\"198.18.0.2:443\"]\n{session}\n\
          [state]\ndir = \"state\"\n{APPS}"
     )
@@ -104,7 +108,30 @@ fn serve_sections(world: &World, listen: &str, session: &str) -> String {
 /// Starts a connector over a seeded site; `listen` and `session` add lines to those sections.
 pub fn serve_with(listen: &str, session: &str) -> Served {
     let world = world();
-    let site = Site::new(&serve_sections(&world, listen, session));
+    let site = Site::new(&serve_sections(&world, listen, session, ""));
+    serve_site_at(site, world)
+}
+
+/// Starts a connector whose CRLs and blocklist are the site's own files, looked at again
+/// every second: `crl/` starts as a copy of the world's CRLs, `blocklist.toml` empty.
+pub fn serve_with_own_revocation() -> Served {
+    let world = world();
+    let revocation = "crls = [\"crl\"]\nblocklist = \"blocklist.toml\"\nrefresh = \"1s\"";
+    let sections = serve_sections(&world, "", "", revocation);
+    let site = Site::new(&sections);
+    std::fs::create_dir(site.path("crl")).expect("the site's CRL folder");
+    for entry in std::fs::read_dir(world.dir().join("crl")).expect("the world's CRLs") {
+        let from = entry.expect("a CRL").path();
+        let to = site
+            .path("crl")
+            .join(from.file_name().expect("a file name"));
+        std::fs::copy(&from, to).expect("copy a CRL");
+    }
+    std::fs::write(site.path("blocklist.toml"), "id_nats = []\n").expect("a blocklist");
+    serve_site_at(site, world)
+}
+
+fn serve_site_at(site: Site, world: World) -> Served {
     site.hr(HR_ROWS);
     site.ok(&["hr", "sync"]);
     for (card, id_nat) in [
