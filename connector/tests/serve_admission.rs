@@ -265,7 +265,7 @@ async fn people_who_left_or_have_not_started_are_refused_while_the_connector_run
         .await
         .unwrap_err();
     assert_eq!(departed, Code::HR_DEPARTURE);
-    assert_eq!(not_started, Code::NOT_AUTHORIZED);
+    assert_eq!(not_started, Code::NOT_STARTED);
     let reasons: Vec<String> = served
         .audit_of("admission.refused")
         .iter()

@@ -83,6 +83,21 @@ const TABLE: &[Entry] = &[
         "resume refused",
         "the session to resume is unknown or has ended",
     ),
+    Entry(
+        208,
+        "not started",
+        "the directory gives this person a start date still to come",
+    ),
+    Entry(
+        209,
+        "card not enrolled",
+        "this card is not enrolled at the hospital; take it to the enrolment desk",
+    ),
+    Entry(
+        210,
+        "card of another holder",
+        "this card is enrolled for another person; take it to the enrolment desk",
+    ),
     Entry(300, "idle timeout", "the session was idle for too long"),
     Entry(
         301,
@@ -152,6 +167,9 @@ impl Code {
     pub const ADMIN_KILL: Self = Self(205);
     pub const ADMIN_SUSPEND: Self = Self(206);
     pub const RESUME_REFUSED: Self = Self(207);
+    pub const NOT_STARTED: Self = Self(208);
+    pub const CARD_NOT_ENROLLED: Self = Self(209);
+    pub const CARD_OF_ANOTHER_HOLDER: Self = Self(210);
     pub const IDLE_TIMEOUT: Self = Self(300);
     pub const LIFETIME_REACHED: Self = Self(301);
     pub const REPROOF_MISSED: Self = Self(302);
@@ -235,6 +253,9 @@ mod tests {
             (Code::REPROOF_MISSED, "re-proof missed"),
             (Code::PEER_UNRESPONSIVE, "peer unresponsive"),
             (Code::CONNECTOR_RESTARTING, "connector restarting"),
+            (Code::NOT_STARTED, "not started"),
+            (Code::CARD_NOT_ENROLLED, "card not enrolled"),
+            (Code::CARD_OF_ANOTHER_HOLDER, "card of another holder"),
         ];
         for (code, name) in constants {
             assert_eq!(code.name(), Some(name));

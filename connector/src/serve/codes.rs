@@ -46,10 +46,11 @@ pub fn directory_code(refusal: &DirectoryRefusal) -> Code {
         DirectoryRefusal::Person(AccessBlock::Departed | AccessBlock::Ended(_)) => {
             Code::HR_DEPARTURE
         }
+        DirectoryRefusal::Person(AccessBlock::NotStarted(_)) => Code::NOT_STARTED,
         DirectoryRefusal::CardRevoked { .. } => Code::CARD_REVOKED,
-        // TODO: the protocol has no code yet for "not started", "card not enrolled" or "card
-        // of another holder"; they travel as 200 and the audit log says which it was.
-        _ => Code::NOT_AUTHORIZED,
+        DirectoryRefusal::CardNotEnrolled => Code::CARD_NOT_ENROLLED,
+        DirectoryRefusal::CardOfAnotherPerson => Code::CARD_OF_ANOTHER_HOLDER,
+        DirectoryRefusal::NoAppGranted => Code::NOT_AUTHORIZED,
     }
 }
 
@@ -117,6 +118,19 @@ mod tests {
         assert_eq!(
             directory_code(&DirectoryRefusal::NoAppGranted),
             Code::NOT_AUTHORIZED
+        );
+        let later = chrono::NaiveDate::from_ymd_opt(2099, 1, 1).unwrap();
+        assert_eq!(
+            directory_code(&DirectoryRefusal::Person(AccessBlock::NotStarted(later))),
+            Code::NOT_STARTED
+        );
+        assert_eq!(
+            directory_code(&DirectoryRefusal::CardNotEnrolled),
+            Code::CARD_NOT_ENROLLED
+        );
+        assert_eq!(
+            directory_code(&DirectoryRefusal::CardOfAnotherPerson),
+            Code::CARD_OF_ANOTHER_HOLDER
         );
     }
 }
