@@ -128,6 +128,9 @@ pub struct ConnectorConfig {
     /// `[dataplane]`: see [`crate::dataplane::DataPlaneConfig`].
     #[serde(default)]
     pub dataplane: crate::dataplane::DataPlaneConfig,
+    /// `[sso]`: the OpenID Connect issuer, if the site runs it; see [`crate::sso::config`].
+    #[serde(default)]
+    pub sso: Option<crate::sso::SsoConfig>,
 }
 
 /// `[directory]`: the embedded database.
@@ -309,6 +312,16 @@ impl ConnectorConfig {
             session: &self.session,
         }
         .check()?;
+        if let Some(sso) = &self.sso {
+            sso.check()?;
+            let public = self.listen.address;
+            if public.is_unspecified() || public == sso.listen.ip() {
+                return Err(format!(
+                    "with [sso], listen.address must be the connector's internet-facing address                      and sso.listen ({}) its address on the hospital network: the issuer must                      not be reachable from outside but through the tunnels",
+                    sso.listen
+                ));
+            }
+        }
         self.check_apps()
     }
 
@@ -347,6 +360,10 @@ impl ConnectorConfig {
         }
         if let Some(ldap) = &mut self.hr.ldap {
             ldap.resolve_paths(base);
+        }
+        if let Some(sso) = &mut self.sso {
+            sso.certificate.iter_mut().for_each(resolve);
+            sso.key.iter_mut().for_each(resolve);
         }
         let (tls, trust, state) = (&mut self.tls, &mut self.trust, &mut self.state);
         crate::serve::config::resolve_paths(tls, trust, state, base);

@@ -24,9 +24,10 @@
 //! inside the control connection), the per-session app filter, DNS for app names, and NAT to
 //! the backends through a TUN device and nftables.
 //!
-//! Not yet written: the SSO issuer, PostgreSQL for sites with several connectors, and the
-//! ending of live sessions by events from another process (an HR sync or a card revocation
-//! run from the command line while `serve` runs).
+//! Its single sign-on, [`sso`]: an OpenID Connect issuer for which the card's session is the
+//! login, published to every session through its tunnel.
+//!
+//! Not yet written: PostgreSQL for sites with several connectors.
 #![forbid(unsafe_code)]
 
 pub mod admission;
@@ -40,3 +41,4 @@ pub mod directory;
 pub mod hr;
 pub mod person;
 pub mod serve;
+pub mod sso;

@@ -4,46 +4,12 @@
 
 mod serve_common;
 
-use std::time::Duration;
-
 use rustls::AlertDescription;
 use rustls_pki_types::UnixTime;
-use serve_common::client::{Control, SoftCard, connect_quic, refused_over_tcp};
-use serve_common::{Served, card_file, serve_with_own_revocation};
+use serve_common::client::refused_over_tcp;
+use serve_common::{PATIENCE, Served, card_file, ends_with, serve_with_own_revocation};
 use vigie_certs::CardIdentity;
-use vigie_protocol::{ClientEvent, Code, SessionId};
-
-/// A safety net so a broken connector fails the test instead of hanging it.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-type QuicControl = Control<quinn::RecvStream, quinn::SendStream>;
-
-async fn next(control: &mut QuicControl) -> ClientEvent {
-    tokio::time::timeout(PATIENCE, control.next_event())
-        .await
-        .expect("the connector answers")
-        .expect("the stream works")
-        .expect("an event before the end of the stream")
-}
-
-async fn granted(served: &Served, card: &str) -> (QuicControl, SessionId, impl Sized) {
-    let card = SoftCard::load(&served.world, card);
-    let config = SoftCard::tls_config(&served.world, Some(&card), false);
-    let quic = connect_quic(served.address, config).await.expect("QUIC");
-    let (send, recv) = quic.connection.open_bi().await.expect("a stream");
-    let mut control = Control::new(recv, send);
-    let ClientEvent::Granted(grant) = next(&mut control).await else {
-        panic!("a grant was expected");
-    };
-    (control, grant.session_id, quic)
-}
-
-async fn ends_with(control: &mut QuicControl, code: Code) {
-    match next(control).await {
-        ClientEvent::Ended(ending) => assert_eq!(ending.reason, code, "{ending:?}"),
-        other => panic!("the session should end with {code}: {other:?}"),
-    }
-}
+use vigie_protocol::Code;
 
 /// The ids of the sessions `session list` shows.
 fn listed(served: &Served) -> String {
@@ -75,8 +41,10 @@ fn crl_revoking(served: &Served, card: &str) -> (String, Vec<u8>) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_crl_and_a_blocklist_entry_end_the_live_sessions_of_their_cards() {
     let served = serve_with_own_revocation();
-    let (mut doctor, doctor_id, _doctor_quic) = granted(&served, "cps4-doctor").await;
-    let (mut nurse, nurse_id, _nurse_quic) = granted(&served, "cps4-nurse").await;
+    let (mut doctor, doctor_grant, _doctor_quic) = served.granted("cps4-doctor").await;
+    let doctor_id = doctor_grant.session_id;
+    let (mut nurse, nurse_grant, _nurse_quic) = served.granted("cps4-nurse").await;
+    let nurse_id = nurse_grant.session_id;
 
     // The doctor's CA publishes a CRL that lists her card; the fetch job drops it in place.
     let (stem, crl) = crl_revoking(&served, "cps4-doctor");

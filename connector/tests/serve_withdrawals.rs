@@ -4,51 +4,16 @@
 
 mod serve_common;
 
-use std::time::Duration;
-
-use serve_common::client::{Control, SoftCard, connect_quic};
-use serve_common::{Served, card_file, serve};
-use vigie_protocol::{ClientEvent, Code, SessionId};
-
-/// A safety net so a broken connector fails the test instead of hanging it.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-type QuicControl = Control<quinn::RecvStream, quinn::SendStream>;
-
-async fn next(control: &mut QuicControl) -> ClientEvent {
-    tokio::time::timeout(PATIENCE, control.next_event())
-        .await
-        .expect("the connector answers")
-        .expect("the stream works")
-        .expect("an event before the end of the stream")
-}
-
-/// A granted session over QUIC, its id, and the connection to keep it open.
-async fn granted(served: &Served, card: &str) -> (QuicControl, SessionId, impl Sized) {
-    let card = SoftCard::load(&served.world, card);
-    let config = SoftCard::tls_config(&served.world, Some(&card), false);
-    let quic = connect_quic(served.address, config).await.expect("QUIC");
-    let (send, recv) = quic.connection.open_bi().await.expect("a stream");
-    let mut control = Control::new(recv, send);
-    let ClientEvent::Granted(grant) = next(&mut control).await else {
-        panic!("a grant was expected");
-    };
-    (control, grant.session_id, quic)
-}
-
-/// The session ends with `code`, and not before the test asked.
-async fn ends_with(control: &mut QuicControl, code: Code) {
-    match next(control).await {
-        ClientEvent::Ended(ending) => assert_eq!(ending.reason, code, "{ending:?}"),
-        other => panic!("the session should end with {code}: {other:?}"),
-    }
-}
+use serve_common::{card_file, ends_with, serve};
+use vigie_protocol::Code;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kill_an_hr_suspension_and_a_card_revocation_end_live_sessions_with_their_reason() {
     let served = serve();
-    let (mut nurse, nurse_id, _nurse_quic) = granted(&served, "cps4-nurse").await;
-    let (mut doctor, doctor_id, _doctor_quic) = granted(&served, "cps4-doctor").await;
+    let (mut nurse, nurse_grant, _nurse_quic) = served.granted("cps4-nurse").await;
+    let nurse_id = nurse_grant.session_id;
+    let (mut doctor, doctor_grant, _doctor_quic) = served.granted("cps4-doctor").await;
+    let doctor_id = doctor_grant.session_id;
 
     let listed = served.site.ok(&["session", "list"]);
     for (id, id_nat) in [(nurse_id, "0751234567"), (doctor_id, "899700123450")] {
@@ -79,7 +44,7 @@ async fn a_kill_an_hr_suspension_and_a_card_revocation_end_live_sessions_with_th
     ends_with(&mut doctor, Code::HR_SUSPENSION).await;
 
     // The nurse's card is reported stolen while she is connected again.
-    let (mut nurse, _, _nurse_quic) = granted(&served, "cps4-nurse").await;
+    let (mut nurse, _, _nurse_quic) = served.granted("cps4-nurse").await;
     let cert = card_file(&served.world, "cps4-nurse", "auth.crt.der");
     let cert = cert.to_string_lossy();
     served

@@ -21,6 +21,9 @@ const CARD_BITS: usize = 2048;
 
 /// The connector's DNS name in the lab.
 pub const CONNECTOR_DNS: &str = "connector.vigie.test";
+/// The name of the connector's SSO issuer in the test world; the server certificate names it
+/// too.
+pub const SSO_DNS: &str = "sso.vigie.test";
 /// The connector's underlay address in the lab.
 pub const CONNECTOR_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 
@@ -193,7 +196,10 @@ fn server_certificate(
     let extensions = vec![
         x509::ext(&usage, &subject)?,
         x509::ext(&x509::eku(&[oids::SERVER_AUTH]), &subject)?,
-        x509::ext(&x509::san_server(&[CONNECTOR_DNS], &ips)?, &subject)?,
+        x509::ext(
+            &x509::san_server(&[CONNECTOR_DNS, SSO_DNS], &ips)?,
+            &subject,
+        )?,
     ];
     let spec = CertSpec {
         serial: serial(seed, "server"),

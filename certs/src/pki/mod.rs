@@ -17,8 +17,9 @@
 //!                                     elementaire-personnes.crl
 //! DIR/ca-keys/*.key.pem               CA private keys, PKCS#8 PEM
 //! DIR/connector/server.pem, server.key.pem, server-chain.pem
-//!                                     connector TLS certificate (DNS connector.vigie.test,
-//!                                     IP 198.18.0.2 and 127.0.0.1); chain = leaf + CA
+//!                                     connector TLS certificate (DNS connector.vigie.test and
+//!                                     sso.vigie.test, IP 198.18.0.2 and 127.0.0.1); chain =
+//!                                     leaf + CA
 //! DIR/unknown-ca/root.pem             an unrelated root that signed the unknown-CA card
 //! DIR/cards/<name>/card.toml          generation, pin, puk, card_number, holder, id_nat
 //! DIR/cards/<name>/auth.crt.der       authentication certificate (DER)
@@ -51,7 +52,7 @@ use x509_cert::Certificate;
 
 pub use authority::Authority;
 pub use files::CardToml;
-pub use generate::{CONNECTOR_DNS, CONNECTOR_IP};
+pub use generate::{CONNECTOR_DNS, CONNECTOR_IP, SSO_DNS};
 pub use index::{CaEntry, CardEntry, WorldIndex};
 pub use spec::{CaRole, Expected, Generation};
 
@@ -59,7 +60,7 @@ use crate::verifier::TrustConfig;
 
 /// Bumped whenever the generator's output changes, so shared worlds cached by an older build
 /// are not reused.
-const OUTPUT_VERSION: u32 = 2;
+const OUTPUT_VERSION: u32 = 3;
 
 /// Why a world could not be made or read.
 #[derive(Debug, thiserror::Error)]

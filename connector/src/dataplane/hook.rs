@@ -18,11 +18,13 @@ use crate::serve::registry::LiveSession;
 /// dropped (WireGuard and TCP inside it recover from the loss).
 const CONTROL_QUEUE: usize = 256;
 
-/// Starts the data plane if `[dataplane] enabled`, with NAT rules for `apps`.
+/// Starts the data plane if `[dataplane] enabled`, with NAT rules for `apps` and for the
+/// connector's own `builtin` services (the SSO issuer).
 pub fn start(
     config: &ConnectorConfig,
     secret: &StaticSecret,
     apps: &[PublishedApp],
+    builtin: &[NatApp],
 ) -> Result<Option<Arc<DataPlane>>, DataPlaneError> {
     if !config.dataplane.enabled {
         return Ok(None);
@@ -36,7 +38,8 @@ pub fn start(
             )));
         }
     };
-    let nat = nat_apps(apps)?;
+    let mut nat = nat_apps(apps)?;
+    nat.extend_from_slice(builtin);
     let clients = config.addresses.clients;
     let plane = DataPlane::start(&config.dataplane, secret.clone(), clients, dns, &nat)?;
     Ok(Some(Arc::new(plane)))
@@ -136,6 +139,6 @@ mod tests {
     fn without_a_data_plane_nothing_is_attached_or_started() {
         let config = ConnectorConfig::default();
         let secret = StaticSecret::from([1; 32]);
-        assert!(start(&config, &secret, &[]).unwrap().is_none());
+        assert!(start(&config, &secret, &[], &[]).unwrap().is_none());
     }
 }

@@ -50,6 +50,18 @@ impl Directory {
             .collect()
     }
 
+    /// The stable virtual address of a built-in service of the connector (such as the SSO
+    /// issuer), kept apart from the published apps' addresses. `name` starts with `@`, which
+    /// no app name may hold.
+    pub fn builtin_address(
+        &self,
+        name: &str,
+        range: Ipv4Range,
+    ) -> Result<Ipv4Addr, DirectoryError> {
+        debug_assert!(name.starts_with('@'));
+        address_for(&self.conn, name, range)
+    }
+
     /// One app, if published.
     pub fn app(&self, name: &str) -> Result<Option<PublishedApp>, DirectoryError> {
         read_app(&self.conn, name)

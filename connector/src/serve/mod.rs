@@ -48,6 +48,7 @@ pub mod registry;
 pub mod reproof;
 mod revocation;
 mod session_task;
+pub mod sso_hook;
 pub mod tls;
 pub mod withdrawals;
 
@@ -105,7 +106,7 @@ pub struct Shared {
     directory: Arc<Mutex<Directory>>,
     enrolment: EnrolmentConfig,
     audit: AuditSink,
-    registry: Registry,
+    registry: Arc<Registry>,
     limits: SessionLimits,
     connector_key: [u8; 32],
     rng: ring::rand::SystemRandom,
@@ -114,6 +115,10 @@ pub struct Shared {
     max_handshakes: usize,
     handshake_timeout: Duration,
     dataplane: Option<Arc<crate::dataplane::DataPlane>>,
+    /// The SSO issuer, if `[sso]` runs it.
+    sso: Option<Arc<crate::sso::http::SsoService>>,
+    /// Its built-in app, added to every grant.
+    sso_app: Option<crate::admission::AppAccess>,
 }
 
 impl Shared {
@@ -143,6 +148,7 @@ pub struct Server {
     acceptor: tokio_rustls::TlsAcceptor,
     local: SocketAddr,
     revocation: revocation::Watch,
+    sso: Option<sso_hook::SsoParts>,
 }
 
 impl Server {
@@ -172,14 +178,17 @@ impl Server {
         let apps = directory
             .apps()
             .map_err(|e| ServeError::Config(format!("cannot read the published apps: {e}")))?;
-        let dataplane = crate::dataplane::hook::start(config, key.secret(), &apps)
+        let registry = Arc::new(Registry::new(config.addresses.clients));
+        let sso = sso_hook::prepare(config, &directory, registry.clone()).await?;
+        let builtin: Vec<_> = sso.iter().map(|s| s.nat.clone()).collect();
+        let dataplane = crate::dataplane::hook::start(config, key.secret(), &apps, &builtin)
             .map_err(|e| ServeError::Config(format!("data plane: {e}")))?;
         let shared = Arc::new(Shared {
             verifier,
             directory: Arc::new(Mutex::new(directory)),
             enrolment: config.enrolment,
             audit,
-            registry: Registry::new(config.addresses.clients),
+            registry,
             limits: config.session.clone(),
             connector_key: key.public(),
             rng: ring::rand::SystemRandom::new(),
@@ -188,6 +197,8 @@ impl Server {
             max_handshakes: listen.max_handshakes,
             handshake_timeout: listen.handshake_timeout,
             dataplane,
+            sso: sso.as_ref().map(|s| s.service.clone()),
+            sso_app: sso.as_ref().map(|s| s.app.clone()),
         });
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tcp_tls));
         Ok(Self {
@@ -197,6 +208,7 @@ impl Server {
             acceptor,
             local,
             revocation,
+            sso,
         })
     }
 
@@ -221,7 +233,11 @@ impl Server {
         let quic = tokio::spawn(listen_quic::serve(self.quic.clone(), self.shared.clone()));
         let withdrawals = tokio::spawn(withdrawals::watch(self.shared.clone()));
         let revocation = tokio::spawn(self.revocation.run(self.shared.clone()));
+        let sso = self.sso.map(|sso| tokio::spawn(sso.run()));
         shutdown.await;
+        if let Some(sso) = sso {
+            sso.abort();
+        }
         tcp.abort();
         withdrawals.abort();
         revocation.abort();

@@ -72,13 +72,17 @@ pub async fn admit_card(
         }
     };
     let tunnel_address = shared.registry.reserve_address().ok_or(Code::OVERLOADED)?;
+    let mut apps = admitted.apps;
+    apps.extend(shared.sso_app.clone());
     let live = LiveSession {
+        person: Arc::new(admitted.person),
+        started: Utc::now().timestamp().max(0).unsigned_abs(),
         id_nat: request.id_nat.clone(),
         card: request.card.clone(),
         certificates,
         tunnel_address,
         client_key,
-        apps: admitted.apps,
+        apps,
         ender,
     };
     let started = start(shared, &live, peer).await;

@@ -15,12 +15,17 @@ use vigie_protocol::{Code, SessionId, WireGuardKey};
 use crate::admission::AppAccess;
 use crate::apps::Ipv4Range;
 use crate::card::CardRef;
+use crate::person::Person;
 
 /// One live session, as the rest of the connector sees it.
 #[derive(Clone, Debug)]
 pub struct LiveSession {
     /// The card holder.
     pub id_nat: IdNat,
+    /// The holder as the directory knows them, for the SSO issuer's claims.
+    pub person: Arc<Person>,
+    /// When the card opened the session, Unix seconds.
+    pub started: u64,
     /// The card.
     pub card: CardRef,
     /// The card's certificate and the intermediates its client presented, to judge the card
@@ -122,6 +127,14 @@ impl Registry {
             .collect()
     }
 
+    /// The live session holding tunnel `address`, if any.
+    pub fn at_address(&self, address: Ipv4Addr) -> Option<(SessionId, LiveSession)> {
+        let inner = self.lock();
+        let mut sessions = inner.sessions.iter();
+        let (id, session) = sessions.find(|(_, s)| s.tunnel_address == address)?;
+        Some((*id, session.clone()))
+    }
+
     /// Asks one live session to end with `reason`; false if it is not live here.
     pub fn end(&self, id: &SessionId, reason: Code) -> bool {
         match self.lock().sessions.get(id) {
@@ -158,8 +171,20 @@ mod tests {
 
     fn session(address: Ipv4Addr) -> (LiveSession, mpsc::Receiver<Code>) {
         let (ender, ended) = mpsc::channel(1);
+        let id_nat = IdNat::parse("0751234567").unwrap();
         let live = LiveSession {
-            id_nat: IdNat::parse("0751234567").unwrap(),
+            person: Arc::new(Person {
+                id_nat: id_nat.clone(),
+                surname: "INFIRMIERE".into(),
+                given_name: "Claire".into(),
+                professions: vec!["Infirmier".into()],
+                groups: Vec::new(),
+                status: crate::person::PersonStatus::Active,
+                start_date: None,
+                end_date: None,
+            }),
+            started: 0,
+            id_nat,
             card: CardRef::new("01", "CN=X"),
             certificates: Arc::new([]),
             tunnel_address: address,
@@ -187,6 +212,9 @@ mod tests {
         let (live, _ended) = session(first);
         registry.insert(SessionId([1; 16]), live);
         assert_eq!(registry.len(), 1);
+        let (found, _) = registry.at_address(first).unwrap();
+        assert_eq!(found, SessionId([1; 16]));
+        assert!(registry.at_address(Ipv4Addr::new(100, 96, 0, 3)).is_none());
         registry.remove(&SessionId([1; 16]));
         assert_eq!(registry.reserve_address(), Some(first));
     }

@@ -258,6 +258,9 @@ impl Task {
         if let Some(plane) = &self.shared.dataplane {
             plane.remove_session(&id);
         }
+        if let Some(sso) = &self.shared.sso {
+            super::sso_hook::session_ended(sso, &id);
+        }
         pipeline::end(&self.shared, id, &live, ending).await;
         tracing::info!(reason = %ending.reason, initiator = ?ending.initiator, "session down");
     }

@@ -116,6 +116,18 @@ pub fn quic_config(
     server_config(identity, verifier, &[&rustls::version::TLS13])
 }
 
+/// The SSO issuer's HTTPS configuration: TLS 1.3 and 1.2, no client certificate (browsers
+/// come through their card-admitted tunnel, app servers authenticate with their secret).
+pub fn web_config(identity: &ServerIdentity) -> Result<ServerConfig, rustls::Error> {
+    let versions = [&rustls::version::TLS13, &rustls::version::TLS12];
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&versions)?
+        .with_no_client_auth()
+        .with_single_cert(identity.chain.clone(), identity.key.clone_key())?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
 fn server_config(
     identity: &ServerIdentity,
     verifier: Arc<CardCertVerifier>,

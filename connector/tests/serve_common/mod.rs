@@ -158,6 +158,13 @@ fn serve_site_at(site: Site, world: World) -> Served {
     }
 }
 
+/// Starts a connector over a seeded site whose configuration ends with `extra` sections.
+pub fn serve_with_sections(extra: &str) -> Served {
+    let world = world();
+    let sections = serve_sections(&world, "", "", "") + extra;
+    serve_site_at(Site::new(&sections), world)
+}
+
 /// A connector with the default limits.
 pub fn serve() -> Served {
     serve_with("", "")
@@ -263,5 +270,50 @@ impl Served {
     /// The world's folder.
     pub fn world_dir(&self) -> &Path {
         self.world.dir()
+    }
+}
+
+/// A safety net so a broken connector fails a test instead of hanging it.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The client side of a control session over QUIC.
+pub type QuicControl = client::Control<quinn::RecvStream, quinn::SendStream>;
+
+/// The next event of a QUIC control session, within [`PATIENCE`].
+pub async fn next_event(control: &mut QuicControl) -> vigie_protocol::ClientEvent {
+    tokio::time::timeout(PATIENCE, control.next_event())
+        .await
+        .expect("the connector answers")
+        .expect("the stream works")
+        .expect("an event before the end of the stream")
+}
+
+/// The session ends with `code`, and not before the test asked.
+pub async fn ends_with(control: &mut QuicControl, code: vigie_protocol::Code) {
+    match next_event(control).await {
+        vigie_protocol::ClientEvent::Ended(ending) => {
+            assert_eq!(ending.reason, code, "{ending:?}");
+        }
+        other => panic!("the session should end with {code}: {other:?}"),
+    }
+}
+
+impl Served {
+    /// A session granted to `card` over QUIC, its grant, and the connection to keep it open.
+    pub async fn granted(
+        &self,
+        card: &str,
+    ) -> (QuicControl, vigie_protocol::SessionGrant, client::Quic) {
+        let card = client::SoftCard::load(&self.world, card);
+        let config = client::SoftCard::tls_config(&self.world, Some(&card), false);
+        let quic = client::connect_quic(self.address, config)
+            .await
+            .expect("QUIC");
+        let (send, recv) = quic.connection.open_bi().await.expect("a stream");
+        let mut control = client::Control::new(recv, send);
+        let vigie_protocol::ClientEvent::Granted(grant) = next_event(&mut control).await else {
+            panic!("a grant was expected");
+        };
+        (control, grant, quic)
     }
 }

@@ -1,0 +1,157 @@
+//! How `serve` runs the SSO issuer ([`crate::sso`]) when `[sso]` is configured: its HTTPS
+//! listener, its keys, its built-in app (published to every session, translated by the data
+//! plane to the listener), the lookup of a browser's session by its tunnel address, and the
+//! back-channel logout of the apps when a session ends.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::net::TcpListener;
+use vigie_protocol::SessionId;
+
+use super::ServeError;
+use super::files;
+use super::pipeline::hex;
+use super::registry::Registry;
+use super::tls::{self, ServerIdentity};
+use crate::admission::AppAccess;
+use crate::apps::{PortRange, Protocol};
+use crate::config::ConnectorConfig;
+use crate::dataplane::NatApp;
+use crate::directory::Directory;
+use crate::sso::http::{Sessions, SsoService};
+use crate::sso::keys::KeyRing;
+use crate::sso::{Issuer, Subject};
+
+/// The built-in app's name, as clients list it.
+pub const APP_NAME: &str = "sso";
+
+/// How often the signing key's age is checked.
+const ROTATION_CHECK: Duration = Duration::from_secs(3600);
+
+/// The issuer, ready to serve.
+pub struct SsoParts {
+    /// The service, shared with the session tasks.
+    pub service: Arc<SsoService>,
+    /// What every grant adds.
+    pub app: AppAccess,
+    /// How the data plane reaches the listener.
+    pub nat: NatApp,
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+/// Reads the issuer's keys and certificate and binds its listener; `None` without `[sso]`.
+pub async fn prepare(
+    config: &ConnectorConfig,
+    directory: &Directory,
+    registry: Arc<Registry>,
+) -> Result<Option<SsoParts>, ServeError> {
+    let Some(sso) = &config.sso else {
+        return Ok(None);
+    };
+    let now = unix_now();
+    let keys = KeyRing::load_or_create(&config.state.dir, sso.key_rotation, now)
+        .map_err(|e| ServeError::Config(format!("[sso]: {e}")))?;
+    let mut tls_files = config.tls.clone();
+    if let (Some(certificate), Some(key)) = (&sso.certificate, &sso.key) {
+        tls_files.certificate = certificate.clone();
+        tls_files.key = key.clone();
+    }
+    let identity: ServerIdentity = files::server_identity(&tls_files)?;
+    let web = tls::web_config(&identity).map_err(|e| ServeError::Tls(e.to_string()))?;
+    let listener = TcpListener::bind(sso.listen)
+        .await
+        .map_err(|e| ServeError::Bind(format!("[sso] listen {}: {e}", sso.listen)))?;
+    let (host, port) = sso.host_port().map_err(ServeError::Config)?;
+    let virtual_address = directory
+        .builtin_address("@sso", config.addresses.apps)
+        .map_err(|e| ServeError::Config(format!("no virtual address for the SSO issuer: {e}")))?;
+    let ports = vec![PortRange {
+        protocol: Protocol::Tcp,
+        first: port,
+        last: port,
+    }];
+    let backend = match sso.listen.ip() {
+        IpAddr::V4(v4) => v4,
+        IpAddr::V6(_) => {
+            return Err(ServeError::Config(
+                "[sso] listen must be an IPv4 address: the tunnel carries IPv4".into(),
+            ));
+        }
+    };
+    let sessions = Arc::new(RegistrySessions(registry));
+    let service = Arc::new(SsoService::new(Issuer::new(sso.clone()), keys, sessions));
+    Ok(Some(SsoParts {
+        service,
+        app: AppAccess {
+            name: APP_NAME.into(),
+            dns_name: host.to_owned(),
+            virtual_address,
+            ports: ports.clone(),
+        },
+        nat: NatApp {
+            name: APP_NAME.into(),
+            virtual_address,
+            backend,
+            ports,
+        },
+        listener,
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(web)),
+    }))
+}
+
+impl SsoParts {
+    /// Serves until the task is aborted, rotating the signing key when due.
+    pub async fn run(self) {
+        let service = self.service.clone();
+        let rotation = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(ROTATION_CHECK);
+            loop {
+                tick.tick().await;
+                service.rotate_keys(unix_now());
+            }
+        });
+        crate::sso::http::serve(self.listener, self.acceptor, self.service).await;
+        rotation.abort();
+    }
+}
+
+/// A session ended: its tokens die, and each app that held some is told in the background.
+pub fn session_ended(service: &SsoService, id: &SessionId) {
+    for (url, token) in service.session_ended(&hex(id), unix_now()) {
+        tokio::spawn(async move {
+            match crate::sso::backchannel::post(&url, &token).await {
+                Ok(()) => tracing::debug!(url, "back-channel logout delivered"),
+                Err(error) => tracing::warn!(url, error, "back-channel logout not delivered"),
+            }
+        });
+    }
+}
+
+/// The registry as the issuer sees it.
+struct RegistrySessions(Arc<Registry>);
+
+impl Sessions for RegistrySessions {
+    fn subject_at(&self, address: IpAddr) -> Option<Subject> {
+        let IpAddr::V4(address) = address else {
+            return None;
+        };
+        let (id, live) = self.0.at_address(address)?;
+        let person = &live.person;
+        Some(Subject {
+            id_nat: live.id_nat.to_string(),
+            family_name: person.surname.clone(),
+            given_name: person.given_name.clone(),
+            professions: person.professions.clone(),
+            session: hex(&id),
+            auth_time: live.started,
+        })
+    }
+}
+
+fn unix_now() -> u64 {
+    Utc::now().timestamp().max(0).unsigned_abs()
+}

@@ -1,0 +1,352 @@
+//! The OpenID Connect issuer's decisions, without I/O: authorization (code flow, PKCE), the
+//! token exchange, userinfo, introspection and logout. The HTTP layer ([`super::http`]) parses
+//! requests into these calls and writes their answers; the time and the random values come
+//! from the caller.
+//!
+//! The card is the login. A browser reaches the authorization endpoint through its session's
+//! tunnel, so the caller already knows the [`Subject`]; there is no login page, and a request
+//! from anywhere else gets a page that says so. Everything issued for a session lives as long
+//! as the session: when it ends ([`Issuer::session_ended`]) its codes are dropped, its tokens
+//! stop being accepted at userinfo and introspection, and the apps that had tokens are named
+//! so the caller can send them back-channel logout tokens.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+use super::claims::Subject;
+use super::config::{RegisteredClient, SsoConfig};
+use super::jwt::{self, JwtError};
+use super::keys::KeyRing;
+use super::{Refusal, TokenError, query};
+
+/// An authorization code waiting for its exchange.
+#[derive(Debug)]
+struct PendingCode {
+    client: String,
+    redirect_uri: String,
+    challenge: Option<String>,
+    nonce: Option<String>,
+    scope: String,
+    session: String,
+    expires: u64,
+}
+
+/// What the token endpoint answers.
+#[derive(Debug)]
+pub struct Tokens {
+    /// The JSON body.
+    pub body: Value,
+}
+
+/// The issuer's state: pending codes, the live sessions' subjects, who holds tokens.
+#[derive(Debug)]
+pub struct Issuer {
+    config: SsoConfig,
+    codes: HashMap<String, PendingCode>,
+    subjects: HashMap<String, Subject>,
+    /// (session, client) pairs that received tokens, for back-channel logout.
+    holders: HashSet<(String, String)>,
+    /// (session, client) pairs the app logged out of.
+    logged_out: HashSet<(String, String)>,
+}
+
+impl Issuer {
+    /// An issuer with no session yet.
+    pub fn new(config: SsoConfig) -> Self {
+        Self {
+            config,
+            codes: HashMap::new(),
+            subjects: HashMap::new(),
+            holders: HashSet::new(),
+            logged_out: HashSet::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SsoConfig {
+        &self.config
+    }
+
+    /// The authorization endpoint. `subject` is the session the request came through, if
+    /// any; `code` a fresh random code. Answers the URL to redirect the browser to.
+    pub fn authorize(
+        &mut self,
+        params: &[(String, String)],
+        subject: Option<&Subject>,
+        code: String,
+        now: u64,
+    ) -> Result<String, Refusal> {
+        self.forget_expired(now);
+        let client = self.client(query::one(params, "client_id"))?.clone();
+        let redirect_uri = query::one(params, "redirect_uri").ok_or(Refusal::BadRedirect)?;
+        if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+            return Err(Refusal::BadRedirect);
+        }
+        let state = query::one(params, "state");
+        let back = |error: &str, description: &str| {
+            let pairs = [("error", error), ("error_description", description)];
+            Ok(query::append(
+                redirect_uri,
+                pairs.into_iter().chain(state.map(|s| ("state", s))),
+            ))
+        };
+        if query::one(params, "response_type") != Some("code") {
+            return back("unsupported_response_type", "only the code flow is offered");
+        }
+        let scope = query::one(params, "scope").unwrap_or("");
+        if !scope.split(' ').any(|s| s == "openid") {
+            return back("invalid_scope", "the openid scope is required");
+        }
+        let challenge = match pkce_challenge(params, &client) {
+            Ok(challenge) => challenge,
+            Err(description) => return back("invalid_request", description),
+        };
+        let Some(subject) = subject else {
+            return Err(Refusal::NoSession);
+        };
+        self.subjects
+            .insert(subject.session.clone(), subject.clone());
+        let pending = PendingCode {
+            client: client.id.clone(),
+            redirect_uri: redirect_uri.to_owned(),
+            challenge,
+            nonce: query::one(params, "nonce").map(str::to_owned),
+            scope: scope.to_owned(),
+            session: subject.session.clone(),
+            expires: now + self.config.code_lifetime.as_secs(),
+        };
+        self.codes.insert(code.clone(), pending);
+        let pairs = [("code", code.as_str())];
+        Ok(query::append(
+            redirect_uri,
+            pairs.into_iter().chain(state.map(|s| ("state", s))),
+        ))
+    }
+
+    /// The token endpoint: exchanges a code for an ID token and an access token. `client`
+    /// is the authenticated client id (basic or form secret, checked by
+    /// [`Self::authenticate`]), or the `client_id` of a public client.
+    pub fn token(
+        &mut self,
+        keys: &KeyRing,
+        client_id: &str,
+        params: &[(String, String)],
+        jti: &str,
+        now: u64,
+    ) -> Result<Tokens, TokenError> {
+        self.forget_expired(now);
+        if query::one(params, "grant_type") != Some("authorization_code") {
+            return Err(TokenError::UnsupportedGrant);
+        }
+        let code = query::one(params, "code").ok_or(TokenError::InvalidGrant("no code"))?;
+        let pending = self
+            .codes
+            .remove(code)
+            .ok_or(TokenError::InvalidGrant("unknown, used or expired code"))?;
+        if pending.client != client_id {
+            return Err(TokenError::InvalidGrant(
+                "the code was issued to another client",
+            ));
+        }
+        if query::one(params, "redirect_uri") != Some(pending.redirect_uri.as_str()) {
+            return Err(TokenError::InvalidGrant(
+                "redirect_uri differs from the request's",
+            ));
+        }
+        if let Some(challenge) = &pending.challenge {
+            let verifier = query::one(params, "code_verifier").unwrap_or("");
+            if &s256(verifier) != challenge {
+                return Err(TokenError::InvalidGrant(
+                    "the PKCE code_verifier does not match",
+                ));
+            }
+        }
+        let subject = self
+            .subjects
+            .get(&pending.session)
+            .ok_or(TokenError::InvalidGrant("the session has ended"))?;
+        let lifetime = self.config.token_lifetime.as_secs();
+        let issuer = &self.config.issuer;
+        let id_claims =
+            subject.id_token(issuer, client_id, pending.nonce.as_deref(), now, lifetime);
+        let access_claims =
+            subject.access_token(issuer, client_id, &pending.scope, jti, now, lifetime);
+        let id_token = jwt::sign(keys, "JWT", &id_claims).map_err(TokenError::Internal)?;
+        let access_token =
+            jwt::sign(keys, "at+jwt", &access_claims).map_err(TokenError::Internal)?;
+        self.holders
+            .insert((pending.session.clone(), client_id.to_owned()));
+        self.logged_out
+            .remove(&(pending.session, client_id.to_owned()));
+        Ok(Tokens {
+            body: json!({
+                "access_token": access_token,
+                "token_type": "Bearer",
+                "expires_in": lifetime,
+                "id_token": id_token,
+                "scope": pending.scope,
+            }),
+        })
+    }
+
+    /// The userinfo endpoint: the identity claims for a live access token.
+    pub fn userinfo(&self, keys: &KeyRing, bearer: &str, now: u64) -> Result<Value, JwtError> {
+        let (claims, subject) = self.live_token(keys, bearer, now)?;
+        let mut info = subject.identity_claims();
+        if let (Value::Object(info), Some(sid)) = (&mut info, claims.get("sid")) {
+            info.insert("sid".into(), sid.clone());
+        }
+        Ok(info)
+    }
+
+    /// The introspection endpoint (RFC 7662): `{"active": false}` for anything not live.
+    pub fn introspect(&self, keys: &KeyRing, token: &str, now: u64) -> Value {
+        match self.live_token(keys, token, now) {
+            Ok((mut claims, _)) => {
+                claims.insert("active".into(), Value::Bool(true));
+                claims.insert("token_type".into(), Value::String("Bearer".into()));
+                Value::Object(claims)
+            }
+            Err(_) => json!({ "active": false }),
+        }
+    }
+
+    /// RP-initiated logout: the app named by `id_token_hint` logs out of the session; its
+    /// tokens stop being accepted. Answers where to send the browser, if the app gave a
+    /// registered address.
+    pub fn end_session(&mut self, keys: &KeyRing, params: &[(String, String)]) -> Option<String> {
+        let hint = query::one(params, "id_token_hint")?;
+        // An expired ID token still names who logs out; its signature must be ours.
+        let claims = jwt::verify(keys, hint, 0).ok()?;
+        let client = claims.get("aud").and_then(Value::as_str)?.to_owned();
+        let session = claims.get("sid").and_then(Value::as_str)?.to_owned();
+        self.logged_out.insert((session, client.clone()));
+        let target = query::one(params, "post_logout_redirect_uri")?;
+        let registered = self.config.client(&client)?;
+        if !registered
+            .post_logout_redirect_uris
+            .iter()
+            .any(|u| u == target)
+        {
+            return None;
+        }
+        let state = query::one(params, "state").map(|s| ("state", s));
+        Some(query::append(target, state.into_iter()))
+    }
+
+    /// A session ended: forgets it, and names the apps to tell, with the logout token each
+    /// should receive at its back-channel logout address.
+    pub fn session_ended(
+        &mut self,
+        keys: &KeyRing,
+        session: &str,
+        jti: &dyn Fn() -> String,
+        now: u64,
+    ) -> Vec<(String, String)> {
+        self.subjects.remove(session);
+        self.codes.retain(|_, c| c.session != session);
+        self.logged_out.retain(|(s, _)| s != session);
+        let clients: Vec<String> = self
+            .holders
+            .iter()
+            .filter(|(s, _)| s == session)
+            .map(|(_, c)| c.clone())
+            .collect();
+        self.holders.retain(|(s, _)| s != session);
+        clients
+            .into_iter()
+            .filter_map(|client| {
+                let uri = self
+                    .config
+                    .client(&client)?
+                    .backchannel_logout_uri
+                    .clone()?;
+                let claims = json!({
+                    "iss": self.config.issuer,
+                    "aud": client,
+                    "iat": now,
+                    "exp": now + 120,
+                    "jti": jti(),
+                    "sid": session,
+                    "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
+                });
+                let token = jwt::sign(keys, "logout+jwt", &claims).ok()?;
+                Some((uri, token))
+            })
+            .collect()
+    }
+
+    /// Checks a client's secret; the client when it is right (or when the client is public
+    /// and gave none).
+    pub fn authenticate(
+        &self,
+        id: &str,
+        secret: Option<&str>,
+    ) -> Result<&RegisteredClient, TokenError> {
+        let client = self.config.client(id).ok_or(TokenError::InvalidClient)?;
+        match (&client.secret, secret) {
+            (None, None) => Ok(client),
+            (Some(expected), Some(given)) if expected.matches(given) => Ok(client),
+            _ => Err(TokenError::InvalidClient),
+        }
+    }
+
+    fn client(&self, id: Option<&str>) -> Result<&RegisteredClient, Refusal> {
+        id.and_then(|id| self.config.client(id))
+            .ok_or(Refusal::UnknownClient)
+    }
+
+    fn live_token(
+        &self,
+        keys: &KeyRing,
+        token: &str,
+        now: u64,
+    ) -> Result<(serde_json::Map<String, Value>, &Subject), JwtError> {
+        let claims = jwt::verify(keys, token, now)?;
+        let session = claims.get("sid").and_then(Value::as_str).unwrap_or("");
+        let client = claims
+            .get("client_id")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let subject = self.subjects.get(session).ok_or(JwtError::Expired)?;
+        if self
+            .logged_out
+            .contains(&(session.to_owned(), client.to_owned()))
+        {
+            return Err(JwtError::Expired);
+        }
+        Ok((claims, subject))
+    }
+
+    fn forget_expired(&mut self, now: u64) {
+        self.codes.retain(|_, c| c.expires > now);
+    }
+}
+
+/// The S256 code challenge of a request; required of public clients.
+fn pkce_challenge(
+    params: &[(String, String)],
+    client: &RegisteredClient,
+) -> Result<Option<String>, &'static str> {
+    let challenge = query::one(params, "code_challenge");
+    let method = query::one(params, "code_challenge_method");
+    match (challenge, method) {
+        (None, _) if client.secret.is_some() => Ok(None),
+        (None, _) => Err("a public client must send a PKCE code_challenge"),
+        (Some(c), Some("S256")) if (43..=128).contains(&c.len()) => Ok(Some(c.to_owned())),
+        (Some(_), Some("S256")) => Err("the PKCE code_challenge has the wrong length"),
+        (Some(_), _) => Err("only the S256 PKCE method is offered"),
+    }
+}
+
+/// The S256 transform of a PKCE verifier.
+pub fn s256(verifier: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+#[cfg(test)]
+#[path = "flow_tests.rs"]
+mod tests;
