@@ -13,6 +13,7 @@ APT_PACKAGES=(
   wireguard-go wireguard-tools # a standard WireGuard peer, to prove our data plane interoperates
   slapd ldap-utils           # a real OpenLDAP server for the HR directory sync tests
   python3                    # small test servers (HTTP) behind the connector
+  python3-flask python3-authlib python3-requests # a real OpenID Connect app (the SSO tests)
   dovecot-imapd              # a real IMAP server behind the connector
   curl                       # a real HTTP and IMAP client through the tunnel
 )

@@ -60,6 +60,7 @@ pub mod error;
 pub mod fixtures;
 pub mod names;
 pub mod netns;
+pub mod oidc_app;
 pub mod pcscd;
 pub mod process;
 

@@ -6,6 +6,7 @@ mod card;
 mod hr;
 mod serve;
 mod session;
+mod sso;
 mod user;
 
 use std::path::PathBuf;
@@ -61,6 +62,9 @@ enum Command {
     /// The certificate chain and revocation are not checked here. Exit status 0 when accepted,
     /// 3 when refused.
     Admit(card::AdmitArgs),
+    /// The SSO issuer's public signing keys.
+    #[command(subcommand)]
+    Sso(sso::SsoCommand),
     /// Check the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -95,6 +99,7 @@ pub fn run(cli: Cli, now: DateTime<Utc>) -> anyhow::Result<ExitCode> {
         Command::App(command) => app::run(command, &mut ctx),
         Command::User(command) => user::run(command, &ctx),
         Command::Session(command) => session::run(command, &mut ctx),
+        Command::Sso(command) => sso::run(command, &ctx),
         Command::Admit(args) => card::admit(&args, &mut ctx),
         Command::Serve => serve::run(ctx),
         Command::CheckConfig => {

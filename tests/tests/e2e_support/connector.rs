@@ -170,6 +170,11 @@ impl Connector {
         }
     }
 
+    /// Runs an admin command on the site while it serves; it must succeed. Its output.
+    pub fn admin(&self, args: &[&str]) -> String {
+        admin(&self.dir, args)
+    }
+
     /// The connector's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
@@ -272,8 +277,8 @@ fn config(world: &World, site: &Site) -> String {
     )
 }
 
-/// Runs an admin command of `vigie-connector` on the site; it must succeed.
-fn admin(dir: &TempDir, args: &[&str]) {
+/// Runs an admin command of `vigie-connector` on the site; it must succeed. Its output.
+fn admin(dir: &TempDir, args: &[&str]) -> String {
     let output = Command::new(&binaries().connector)
         .current_dir(dir.path())
         .arg("--config")
@@ -288,4 +293,5 @@ fn admin(dir: &TempDir, args: &[&str]) {
         "vigie-connector {args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }

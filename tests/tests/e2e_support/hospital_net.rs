@@ -44,7 +44,7 @@ pub struct HospitalNet {
     pub mail: MailServer,
     /// The backend's LAN address, where all three servers listen.
     pub backend_address: Ipv4Addr,
-    _backend_link: VethLink,
+    backend_link: VethLink,
     pub backend: NetNs,
     pub connector: Arc<NetNs>,
     _dir: TempDir,
@@ -79,7 +79,7 @@ impl HospitalNet {
             unpublished,
             mail,
             backend_address: host,
-            _backend_link: link,
+            backend_link: link,
             backend,
             connector,
             _dir: dir,
@@ -104,6 +104,11 @@ impl HospitalNet {
             ),
             ..Site::default()
         }
+    }
+
+    /// The connector's own address on the hospital LAN.
+    pub fn lan_address(&self) -> Ipv4Addr {
+        self.backend_link.addr_a()
     }
 
     /// Where clients reach the connector.
