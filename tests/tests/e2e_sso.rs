@@ -1,8 +1,9 @@
 //! Single sign-on end to end, as root: a hospital portal built on Flask and Authlib (a real
 //! OpenID Connect relying party, not ours) signs the doctor in through her Vigie tunnel with
 //! no prompt, and reads her idNat, profession and authentication methods from the ID token;
-//! nobody outside a session can sign in; when her session ends the portal receives a signed
-//! back-channel logout token for it.
+//! an app without OpenID Connect gets her identity in a signed header it checks with the
+//! issuer's keys; nobody outside a session can sign in; when her session ends the portal
+//! receives a signed back-channel logout token for it.
 
 mod e2e_support;
 
@@ -14,11 +15,13 @@ use e2e_support::connector::Connector;
 use e2e_support::hospital_net::HospitalNet;
 use e2e_support::{PATIENCE, TempDir, world};
 use vigie_certs::pki::SSO_DNS;
-use vigie_lab::oidc_app::{OidcPortal, PortalConfig};
+use vigie_lab::oidc_app::{HeaderApp, OidcPortal, PortalConfig};
 
 const PORTAL_PORT: u16 = 8000;
 const PORTAL: &str = "http://portal.hopital.example:8000";
 const SECRET: &str = "portal-secret-for-the-lab";
+const LEGACY_PORT: u16 = 8100;
+const LEGACY: &str = "http://legacy.hopital.example:8100/";
 
 /// The world's root CAs in one PEM file, for curl and the portal.
 fn roots(dir: &TempDir) -> std::path::PathBuf {
@@ -39,13 +42,16 @@ fn site(hospital: &HospitalNet) -> e2e_support::connector::Site {
     let (backend, lan) = (hospital.backend_address, hospital.lan_address());
     site.apps += &format!(
         "[[app]]\nname = \"portal\"\ndns_name = \"portal.hopital.example\"\n\
-         ports = [\"tcp/{PORTAL_PORT}\"]\nbackend = \"{backend}\"\nprofessions = [\"Médecin\"]\n"
+         ports = [\"tcp/{PORTAL_PORT}\"]\nbackend = \"{backend}\"\nprofessions = [\"Médecin\"]\n\
+         [[app]]\nname = \"legacy\"\ndns_name = \"legacy.hopital.example\"\n\
+         ports = [\"tcp/{LEGACY_PORT}\"]\nbackend = \"{backend}\"\nprofessions = [\"Médecin\"]\n"
     );
     site.extra += &format!(
         "[sso]\nissuer = \"https://{SSO_DNS}\"\nlisten = \"{lan}:443\"\n\
          [[sso.client]]\nid = \"portal\"\nsecret = \"{SECRET}\"\n\
          redirect_uris = [\"{PORTAL}/callback\"]\n\
-         backchannel_logout_uri = \"http://{backend}:{PORTAL_PORT}/backchannel-logout\"\n"
+         backchannel_logout_uri = \"http://{backend}:{PORTAL_PORT}/backchannel-logout\"\n\
+         [[sso.identity_header]]\napp = \"legacy\"\n"
     );
     site
 }
@@ -97,6 +103,11 @@ fn a_doctor_signs_in_to_a_portal_through_her_tunnel_without_a_prompt() {
     let address = (hospital.backend_address, PORTAL_PORT).into();
     let portal = OidcPortal::start(&hospital.backend, address, &config, dir.path())
         .expect("the portal starts; install python3-flask and python3-authlib");
+    let issuer = format!("https://{SSO_DNS}");
+    let legacy = (issuer.as_str(), "legacy", "X-Vigie-Identity");
+    let address = (hospital.backend_address, LEGACY_PORT).into();
+    let header_app = HeaderApp::start(&hospital.backend, address, legacy, &roots, dir.path())
+        .expect("the header app starts");
     let connector = Connector::start_site(&world(), &site(&hospital), Some(&hospital.connector));
 
     // Nobody signs in from the hospital LAN: there is no session there.
@@ -151,6 +162,25 @@ fn a_doctor_signs_in_to_a_portal_through_her_tunnel_without_a_prompt() {
     assert_eq!(shown(&page, "profession"), "10", "{page}");
     assert_eq!(shown(&page, "amr"), "sc,pin,mfa,hwk", "{page}");
     let sid = shown(&page, "sid").to_owned();
+
+    // The app without OpenID Connect gets her identity in a signed header, whatever the
+    // browser sends; on the LAN, without the connector in front, nobody is asserted.
+    let forged = ["--header", "X-Vigie-Identity: forged"];
+    let asserted = eventually("the identity-header app", || {
+        laptop
+            .http_get_with(&forged, LEGACY)
+            .map_err(|e| format!("{e}: {}", header_app.log_tail(10)))
+    });
+    assert_eq!(asserted.trim(), "asserted idnat=899700123450 aud=legacy");
+    let direct = format!("http://{}:{LEGACY_PORT}/", hospital.backend_address);
+    let unasserted = hospital
+        .backend
+        .command("curl")
+        .args(["--silent", "--write-out", " %{http_code}", &direct])
+        .output()
+        .expect("curl on the LAN");
+    let unasserted = String::from_utf8_lossy(&unasserted.stdout).into_owned();
+    assert!(unasserted.ends_with(" 401"), "{unasserted}");
 
     // Her session ends: the portal is told, with a token it verified against the keys.
     clinician.down(&mut session);

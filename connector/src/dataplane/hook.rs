@@ -19,7 +19,8 @@ use crate::serve::registry::LiveSession;
 const CONTROL_QUEUE: usize = 256;
 
 /// Starts the data plane if `[dataplane] enabled`, with NAT rules for `apps` and for the
-/// connector's own `builtin` services (the SSO issuer).
+/// connector's own `builtin` services (the SSO issuer, and the identity-header proxies,
+/// which replace the rules of their app).
 pub fn start(
     config: &ConnectorConfig,
     secret: &StaticSecret,
@@ -39,7 +40,11 @@ pub fn start(
         }
     };
     let mut nat = nat_apps(apps)?;
-    nat.extend_from_slice(builtin);
+    for own in builtin {
+        // A built-in entry for a published app (an identity-header proxy) replaces its own.
+        nat.retain(|app| app.name != own.name);
+        nat.push(own.clone());
+    }
     let clients = config.addresses.clients;
     let plane = DataPlane::start(&config.dataplane, secret.clone(), clients, dns, &nat)?;
     Ok(Some(Arc::new(plane)))

@@ -179,8 +179,8 @@ impl Server {
             .apps()
             .map_err(|e| ServeError::Config(format!("cannot read the published apps: {e}")))?;
         let registry = Arc::new(Registry::new(config.addresses.clients));
-        let sso = sso_hook::prepare(config, &directory, registry.clone()).await?;
-        let builtin: Vec<_> = sso.iter().map(|s| s.nat.clone()).collect();
+        let sso = sso_hook::prepare(config, &directory, &apps, registry.clone()).await?;
+        let builtin: Vec<_> = sso.iter().flat_map(|s| s.nat.clone()).collect();
         let dataplane = crate::dataplane::hook::start(config, key.secret(), &apps, &builtin)
             .map_err(|e| ServeError::Config(format!("data plane: {e}")))?;
         let shared = Arc::new(Shared {

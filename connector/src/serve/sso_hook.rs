@@ -3,7 +3,7 @@
 //! plane to the listener), the lookup of a browser's session by its tunnel address, and the
 //! back-channel logout of the apps when a session ends.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,16 +17,21 @@ use super::pipeline::hex;
 use super::registry::Registry;
 use super::tls::{self, ServerIdentity};
 use crate::admission::AppAccess;
-use crate::apps::{PortRange, Protocol};
+use crate::apps::{PortRange, Protocol, PublishedApp};
 use crate::config::ConnectorConfig;
 use crate::dataplane::NatApp;
 use crate::directory::Directory;
+use crate::sso::SsoConfig;
+use crate::sso::header_proxy::{self, IdentityHeaderApp, ProxiedPort};
 use crate::sso::http::{Sessions, SsoService};
 use crate::sso::keys::KeyRing;
 use crate::sso::{Issuer, Subject};
 
 /// The built-in app's name, as clients list it.
 pub const APP_NAME: &str = "sso";
+
+/// The most ports one identity-header app may have proxied.
+const MAX_PROXIED_PORTS: usize = 16;
 
 /// How often the signing key's age is checked.
 const ROTATION_CHECK: Duration = Duration::from_secs(3600);
@@ -37,9 +42,11 @@ pub struct SsoParts {
     pub service: Arc<SsoService>,
     /// What every grant adds.
     pub app: AppAccess,
-    /// How the data plane reaches the listener.
-    pub nat: NatApp,
+    /// How the data plane reaches the listener and the proxies: the issuer's own app, and the
+    /// identity-header apps with their backend replaced by the proxy.
+    pub nat: Vec<NatApp>,
     listener: TcpListener,
+    proxies: Vec<(IdentityHeaderApp, ProxiedPort)>,
     acceptor: tokio_rustls::TlsAcceptor,
 }
 
@@ -47,6 +54,7 @@ pub struct SsoParts {
 pub async fn prepare(
     config: &ConnectorConfig,
     directory: &Directory,
+    apps: &[PublishedApp],
     registry: Arc<Registry>,
 ) -> Result<Option<SsoParts>, ServeError> {
     let Some(sso) = &config.sso else {
@@ -82,6 +90,13 @@ pub async fn prepare(
             ));
         }
     };
+    let (mut nat, proxies) = header_proxies(sso, apps, backend).await?;
+    nat.push(NatApp {
+        name: APP_NAME.into(),
+        virtual_address,
+        backend,
+        ports: ports.clone(),
+    });
     let sessions = Arc::new(RegistrySessions(registry));
     let service = Arc::new(SsoService::new(Issuer::new(sso.clone()), keys, sessions));
     Ok(Some(SsoParts {
@@ -90,22 +105,80 @@ pub async fn prepare(
             name: APP_NAME.into(),
             dns_name: host.to_owned(),
             virtual_address,
-            ports: ports.clone(),
-        },
-        nat: NatApp {
-            name: APP_NAME.into(),
-            virtual_address,
-            backend,
             ports,
         },
+        nat,
         listener,
+        proxies,
         acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(web)),
     }))
 }
 
+/// Binds a proxy on the issuer's address for each TCP port of each identity-header app; the
+/// data plane then sends those ports to the proxy instead of to the backend.
+async fn header_proxies(
+    sso: &SsoConfig,
+    apps: &[PublishedApp],
+    local: std::net::Ipv4Addr,
+) -> Result<ProxySetup, ServeError> {
+    let mut nat = Vec::new();
+    let mut proxies = Vec::new();
+    for wanted in &sso.identity_headers {
+        let config_error = |why: &str| {
+            ServeError::Config(format!(
+                "[[sso.identity_header]] app {:?} {why}",
+                wanted.app
+            ))
+        };
+        let app = apps
+            .iter()
+            .find(|a| a.definition.name == wanted.app)
+            .ok_or_else(|| config_error("is not a published app"))?;
+        let ports = &app.definition.ports;
+        if ports.iter().any(|p| p.protocol != Protocol::Tcp) {
+            return Err(config_error(
+                "has UDP ports; only TCP (HTTP) apps can be proxied",
+            ));
+        }
+        if ports
+            .iter()
+            .map(|p| usize::from(p.last - p.first) + 1)
+            .sum::<usize>()
+            > MAX_PROXIED_PORTS
+        {
+            return Err(config_error("has too many ports to proxy"));
+        }
+        let mut backend = crate::dataplane::hook::nat_apps(std::slice::from_ref(app))
+            .map_err(|e| ServeError::Config(e.to_string()))?;
+        let Some(mut entry) = backend.pop() else {
+            continue;
+        };
+        for port in ports.iter().flat_map(|p| p.first..=p.last) {
+            let listener = TcpListener::bind((local, port)).await.map_err(|e| {
+                ServeError::Bind(format!(
+                    "identity-header proxy of {} on {local}:{port}: {e}",
+                    wanted.app
+                ))
+            })?;
+            let backend = SocketAddr::from((entry.backend, port));
+            proxies.push((wanted.clone(), ProxiedPort { listener, backend }));
+        }
+        entry.backend = local;
+        nat.push(entry);
+    }
+    Ok((nat, proxies))
+}
+
+type ProxySetup = (Vec<NatApp>, Vec<(IdentityHeaderApp, ProxiedPort)>);
+
 impl SsoParts {
     /// Serves until the task is aborted, rotating the signing key when due.
     pub async fn run(self) {
+        let proxies: Vec<_> = self
+            .proxies
+            .into_iter()
+            .map(|(app, port)| tokio::spawn(header_proxy::serve(app, port, self.service.clone())))
+            .collect();
         let service = self.service.clone();
         let rotation = tokio::spawn(async move {
             let mut tick = tokio::time::interval(ROTATION_CHECK);
@@ -116,6 +189,7 @@ impl SsoParts {
         });
         crate::sso::http::serve(self.listener, self.acceptor, self.service).await;
         rotation.abort();
+        proxies.iter().for_each(tokio::task::JoinHandle::abort);
     }
 }
 

@@ -19,6 +19,9 @@
 //! redirect_uris = ["https://dpi.hopital.example/oidc/callback"]
 //! post_logout_redirect_uris = ["https://dpi.hopital.example/"]
 //! backchannel_logout_uri = "http://dpi.hopital.example/oidc/backchannel-logout"
+//!
+//! [[sso.identity_header]]           # a web app without OpenID Connect: see `header_proxy`
+//! app = "legacy"
 //! ```
 
 use std::net::SocketAddr;
@@ -57,6 +60,9 @@ pub struct SsoConfig {
     /// The registered apps.
     #[serde(default, rename = "client")]
     pub clients: Vec<RegisteredClient>,
+    /// Web apps that get the identity in a header instead (see [`super::header_proxy`]).
+    #[serde(default, rename = "identity_header")]
+    pub identity_headers: Vec<super::header_proxy::IdentityHeaderApp>,
 }
 
 fn default_code_lifetime() -> Duration {
@@ -156,6 +162,14 @@ impl SsoConfig {
         ] {
             if value < Duration::from_secs(1) {
                 return Err(format!("{key} must be at least 1s"));
+            }
+        }
+        for app in &self.identity_headers {
+            if hyper::header::HeaderName::from_bytes(app.header.as_bytes()).is_err() {
+                return Err(format!(
+                    "[[sso.identity_header]] {:?}: header {:?} is not an HTTP header name",
+                    app.app, app.header
+                ));
             }
         }
         let mut ids = std::collections::HashSet::new();

@@ -87,6 +87,27 @@ impl SsoService {
             .collect()
     }
 
+    /// The issuer's URL.
+    pub fn issuer_url(&self) -> String {
+        self.issuer().config().issuer.clone()
+    }
+
+    /// The subject of the session holding tunnel address `address`.
+    pub fn subject_at(&self, address: IpAddr) -> Option<Subject> {
+        self.sessions.subject_at(address)
+    }
+
+    /// `claims` signed as a JWT with the current key.
+    pub fn sign(&self, claims: &Value) -> Option<String> {
+        match super::jwt::sign(&self.keys(), "JWT", claims) {
+            Ok(token) => Some(token),
+            Err(error) => {
+                tracing::error!(%error, "cannot sign");
+                None
+            }
+        }
+    }
+
     /// A session ended: its tokens die, and the apps that hold some are told (each logout
     /// token is posted by the caller to the address given with it).
     pub fn session_ended(&self, session: &str, now: u64) -> Vec<(String, String)> {

@@ -20,15 +20,16 @@
 //! - [`claims`]: the tokens' claims, shaped like Pro Santé Connect's;
 //! - [`jwt`], [`keys`]: RS256 tokens and the signing keys, rotated with overlap;
 //! - [`http`]: the HTTPS listener;
-//! - [`backchannel`]: logout tokens posted to the apps when a session ends.
+//! - [`backchannel`]: logout tokens posted to the apps when a session ends;
+//! - [`header_proxy`]: a signed identity header for web apps without OpenID Connect.
 //!
-//! Not here yet: `private_key_jwt` client authentication, refresh tokens, and the identity
-//! assertion header for apps without OpenID Connect.
+//! Not here yet: refresh tokens.
 
 pub mod backchannel;
 pub mod claims;
 pub mod config;
 pub mod flow;
+pub mod header_proxy;
 pub mod http;
 pub mod jwt;
 pub mod keys;

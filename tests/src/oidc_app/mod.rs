@@ -6,6 +6,9 @@
 //! `/` shows who signed in (idNat, names, profession code, `amr`, `sid`) or starts the code
 //! flow; `/backchannel-logout` checks a logout token against the issuer's keys and records
 //! it ([`OidcPortal::logouts`]).
+//!
+//! [`HeaderApp`] is an app without OpenID Connect that trusts the identity header the
+//! connector adds in front of it, after checking it with the issuer's keys (`header_app.py`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,6 +20,8 @@ use crate::process::LabProcess;
 
 /// The portal's source.
 const PORTAL_PY: &str = include_str!("portal.py");
+/// The header app's source.
+const HEADER_APP_PY: &str = include_str!("header_app.py");
 
 /// Debian's Python, which has Flask and Authlib (a `python3` earlier in `PATH` may not).
 const PYTHON: &str = "/usr/bin/python3";
@@ -85,6 +90,46 @@ impl OidcPortal {
     }
 
     /// The portal's output, for failure messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        self.process.log_tail(lines)
+    }
+}
+
+/// A running app that trusts the identity header.
+#[derive(Debug)]
+pub struct HeaderApp {
+    process: LabProcess,
+}
+
+impl HeaderApp {
+    /// Starts the app on `address` inside `ns`: it trusts `header` signed by `issuer` for
+    /// audience `name`, with the issuer's certificate signed by a CA of `ca_file`.
+    pub fn start(
+        ns: &NetNs,
+        address: SocketAddr,
+        (issuer, name, header): (&str, &str, &str),
+        ca_file: &Path,
+        dir: &Path,
+    ) -> Result<Self> {
+        let root = dir.join(format!("header-app-{name}"));
+        std::fs::create_dir_all(&root).map_err(|e| LabError::file(&root, e))?;
+        let script = root.join("header_app.py");
+        std::fs::write(&script, HEADER_APP_PY).map_err(|e| LabError::file(&script, e))?;
+        let mut command = ns.command(PYTHON);
+        command
+            .arg(&script)
+            .env("OIDC_ISSUER", issuer)
+            .env("APP_AUDIENCE", name)
+            .env("APP_HEADER", header)
+            .env("APP_LISTEN", address.to_string())
+            .env("REQUESTS_CA_BUNDLE", ca_file)
+            .current_dir(&root);
+        let process = LabProcess::spawn_in(dir, &format!("header-app-{name}"), command)?;
+        wait_for_tcp_port(Some(ns), address, START_PATIENCE)?;
+        Ok(Self { process })
+    }
+
+    /// The app's output, for failure messages.
     pub fn log_tail(&self, lines: usize) -> String {
         self.process.log_tail(lines)
     }

@@ -167,6 +167,13 @@ impl Laptop {
         outcome(self.curl(&[url]))
     }
 
+    /// The page of `url` fetched with curl's extra `args`, or curl's error.
+    pub fn http_get_with(&self, args: &[&str], url: &str) -> Result<String, String> {
+        let mut all = args.to_vec();
+        all.push(url);
+        outcome(self.curl(&all))
+    }
+
     /// The mailbox list of `login` at IMAP `url`, or curl's error.
     pub fn imap_list(&self, url: &str, login: &str, password: &str) -> Result<String, String> {
         outcome(self.curl(&["--user", &format!("{login}:{password}"), url]))
