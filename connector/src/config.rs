@@ -364,6 +364,9 @@ impl ConnectorConfig {
         if let Some(sso) = &mut self.sso {
             sso.certificate.iter_mut().for_each(resolve);
             sso.key.iter_mut().for_each(resolve);
+            for client in &mut sso.clients {
+                client.jwks_file.iter_mut().for_each(resolve);
+            }
         }
         let (tls, trust, state) = (&mut self.tls, &mut self.trust, &mut self.state);
         crate::serve::config::resolve_paths(tls, trust, state, base);

@@ -60,6 +60,10 @@ pub async fn prepare(
     let Some(sso) = &config.sso else {
         return Ok(None);
     };
+    let mut sso = sso.clone();
+    sso.load_client_keys()
+        .map_err(|e| ServeError::Config(format!("[[sso.client]] jwks_file: {e}")))?;
+    let sso = &sso;
     let now = unix_now();
     let keys = KeyRing::load_or_create(&config.state.dir, sso.key_rotation, now)
         .map_err(|e| ServeError::Config(format!("[sso]: {e}")))?;

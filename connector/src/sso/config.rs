@@ -16,6 +16,7 @@
 //! [[sso.client]]
 //! id = "dpi"
 //! secret = "a long random string"  # omit for a public client (PKCE is then required)
+//! # jwks_file = "dpi-keys.json"    # or: the app signs JWTs with its key (private_key_jwt)
 //! redirect_uris = ["https://dpi.hopital.example/oidc/callback"]
 //! post_logout_redirect_uris = ["https://dpi.hopital.example/"]
 //! backchannel_logout_uri = "http://dpi.hopital.example/oidc/backchannel-logout"
@@ -81,9 +82,16 @@ fn default_key_rotation() -> Duration {
 pub struct RegisteredClient {
     /// Its `client_id`.
     pub id: String,
-    /// Its secret; none for a public client.
+    /// Its secret; none for a public client or one that signs its requests.
     #[serde(default)]
     pub secret: Option<ClientSecret>,
+    /// Its public keys (a JWKS file), when it authenticates with JWTs it signs
+    /// (`private_key_jwt`) instead of a secret.
+    #[serde(default)]
+    pub jwks_file: Option<PathBuf>,
+    /// The keys read from `jwks_file`.
+    #[serde(skip)]
+    pub keys: Vec<super::client_auth::ClientKey>,
     /// Where codes may be sent, exactly as the app writes them.
     pub redirect_uris: Vec<String>,
     /// Where the browser may go after the app logs out.
@@ -118,7 +126,28 @@ impl<'de> Deserialize<'de> for ClientSecret {
     }
 }
 
+impl RegisteredClient {
+    /// Whether the client proves who it is (a secret or keys), rather than being public.
+    pub fn is_confidential(&self) -> bool {
+        self.secret.is_some() || !self.keys.is_empty()
+    }
+}
+
 impl SsoConfig {
+    /// Reads every client's `jwks_file`.
+    pub fn load_client_keys(&mut self) -> Result<(), String> {
+        for client in &mut self.clients {
+            let Some(path) = &client.jwks_file else {
+                continue;
+            };
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            client.keys = super::client_auth::parse_jwks(&text)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        Ok(())
+    }
+
     /// The registered client `id`.
     pub fn client(&self, id: &str) -> Option<&RegisteredClient> {
         self.clients.iter().find(|c| c.id == id)

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use super::claims::Subject;
+use super::client_auth::{Credentials, SeenAssertions};
 use super::config::{RegisteredClient, SsoConfig};
 use super::jwt::{self, JwtError};
 use super::keys::KeyRing;
@@ -50,6 +51,8 @@ pub struct Issuer {
     holders: HashSet<(String, String)>,
     /// (session, client) pairs the app logged out of.
     logged_out: HashSet<(String, String)>,
+    /// Client assertions already used.
+    seen: SeenAssertions,
 }
 
 impl Issuer {
@@ -61,6 +64,7 @@ impl Issuer {
             subjects: HashMap::new(),
             holders: HashSet::new(),
             logged_out: HashSet::new(),
+            seen: SeenAssertions::default(),
         }
     }
 
@@ -125,9 +129,8 @@ impl Issuer {
         ))
     }
 
-    /// The token endpoint: exchanges a code for an ID token and an access token. `client`
-    /// is the authenticated client id (basic or form secret, checked by
-    /// [`Self::authenticate`]), or the `client_id` of a public client.
+    /// The token endpoint: exchanges a code for an ID token and an access token. `client_id`
+    /// is the client as [`Self::authenticate`] found it.
     pub fn token(
         &mut self,
         keys: &KeyRing,
@@ -278,19 +281,42 @@ impl Issuer {
             .collect()
     }
 
-    /// Checks a client's secret; the client when it is right (or when the client is public
-    /// and gave none).
+    /// Checks who the client is at `now`: its secret, its signed assertion, or nothing for
+    /// a public client. The client's id.
     pub fn authenticate(
-        &self,
-        id: &str,
-        secret: Option<&str>,
-    ) -> Result<&RegisteredClient, TokenError> {
-        let client = self.config.client(id).ok_or(TokenError::InvalidClient)?;
-        match (&client.secret, secret) {
-            (None, None) => Ok(client),
-            (Some(expected), Some(given)) if expected.matches(given) => Ok(client),
-            _ => Err(TokenError::InvalidClient),
+        &mut self,
+        credentials: &Credentials<'_>,
+        now: u64,
+    ) -> Result<String, TokenError> {
+        match *credentials {
+            Credentials::Secret { id, secret } => {
+                let client = self.config.client(id).ok_or(TokenError::InvalidClient)?;
+                match (&client.secret, secret) {
+                    (None, None) if client.keys.is_empty() => Ok(client.id.clone()),
+                    (Some(expected), Some(given)) if expected.matches(given) => {
+                        Ok(client.id.clone())
+                    }
+                    _ => Err(TokenError::InvalidClient),
+                }
+            }
+            Credentials::Assertion { id, assertion } => {
+                let issuer = self.config.issuer.clone();
+                let audiences = [issuer.clone(), format!("{issuer}/token")];
+                let config = &self.config;
+                let keys_of =
+                    |id: &str| Some(config.client(id)?.keys.as_slice()).filter(|k| !k.is_empty());
+                self.seen
+                    .check(assertion, id, &audiences, keys_of, now)
+                    .map_err(|_| TokenError::InvalidClient)
+            }
         }
+    }
+
+    /// Whether the client `id` is confidential (may introspect tokens).
+    pub fn is_confidential(&self, id: &str) -> bool {
+        self.config
+            .client(id)
+            .is_some_and(RegisteredClient::is_confidential)
     }
 
     fn client(&self, id: Option<&str>) -> Result<&RegisteredClient, Refusal> {
@@ -333,7 +359,7 @@ fn pkce_challenge(
     let challenge = query::one(params, "code_challenge");
     let method = query::one(params, "code_challenge_method");
     match (challenge, method) {
-        (None, _) if client.secret.is_some() => Ok(None),
+        (None, _) if client.is_confidential() => Ok(None),
         (None, _) => Err("a public client must send a PKCE code_challenge"),
         (Some(c), Some("S256")) if (43..=128).contains(&c.len()) => Ok(Some(c.to_owned())),
         (Some(_), Some("S256")) => Err("the PKCE code_challenge has the wrong length"),

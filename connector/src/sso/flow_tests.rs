@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use serde_json::json;
+
 use super::*;
 
 const REDIRECT: &str = "https://dpi.example/cb";
@@ -170,12 +172,71 @@ fn a_code_is_exchanged_once_with_its_verifier_by_its_client_in_time() {
 
 #[test]
 fn client_secrets_are_checked() {
-    let issuer = Issuer::new(config());
-    assert!(issuer.authenticate("dpi", Some("dpi-secret")).is_ok());
-    assert!(issuer.authenticate("dpi", Some("wrong")).is_err());
-    assert!(issuer.authenticate("dpi", None).is_err());
-    assert!(issuer.authenticate("public", None).is_ok());
-    assert!(issuer.authenticate("nobody", None).is_err());
+    let mut issuer = Issuer::new(config());
+    let mut check = |id, secret| issuer.authenticate(&Credentials::Secret { id, secret }, 1);
+    assert_eq!(check("dpi", Some("dpi-secret")).unwrap(), "dpi");
+    assert!(check("dpi", Some("wrong")).is_err());
+    assert!(check("dpi", None).is_err());
+    assert_eq!(check("public", None).unwrap(), "public");
+    assert!(check("public", Some("anything")).is_err());
+    assert!(check("nobody", None).is_err());
+}
+
+/// An issuer where app `signed` authenticates with the key of `app_keys`.
+fn with_signing_app(app_keys: &KeyRing) -> Issuer {
+    let mut config = config();
+    let jwks = serde_json::to_string(&app_keys.jwks()).unwrap();
+    let mut client = config.clients[1].clone();
+    client.id = "signed".into();
+    client.keys = super::super::client_auth::parse_jwks(&jwks).unwrap();
+    config.clients.push(client);
+    Issuer::new(config)
+}
+
+fn assertion(app_keys: &KeyRing, iss: &str, aud: &str, jti: &str, exp: u64) -> String {
+    let claims = json!({ "iss": iss, "sub": iss, "aud": aud, "jti": jti, "exp": exp });
+    jwt::sign(app_keys, "JWT", &claims).unwrap()
+}
+
+#[test]
+fn an_app_may_sign_its_requests_with_its_own_key_once_each() {
+    let (_dir, app_keys) = keys();
+    let (_other_dir, other_keys) = keys();
+    let mut issuer = with_signing_app(&app_keys);
+    let mut check =
+        |assertion: &str, id| issuer.authenticate(&Credentials::Assertion { id, assertion }, 1_000);
+    let good = assertion(
+        &app_keys,
+        "signed",
+        "https://sso.example/token",
+        "j1",
+        1_060,
+    );
+    assert_eq!(check(&good, Some("signed")).unwrap(), "signed");
+    assert!(check(&good, None).is_err(), "a replayed assertion");
+    let to_issuer = assertion(&app_keys, "signed", "https://sso.example", "j2", 1_060);
+    assert_eq!(check(&to_issuer, None).unwrap(), "signed");
+    let foreign = assertion(&other_keys, "signed", "https://sso.example", "j3", 1_060);
+    assert!(check(&foreign, None).is_err(), "signed by another key");
+    let elsewhere = assertion(&app_keys, "signed", "https://other.example", "j4", 1_060);
+    assert!(check(&elsewhere, None).is_err(), "for another audience");
+    let lasting = assertion(
+        &app_keys,
+        "signed",
+        "https://sso.example",
+        "j5",
+        1_000 + 3_600,
+    );
+    assert!(check(&lasting, None).is_err(), "valid for an hour");
+    let expired = assertion(&app_keys, "signed", "https://sso.example", "j6", 999);
+    assert!(check(&expired, None).is_err());
+    let other_client = assertion(&app_keys, "signed", "https://sso.example", "j7", 1_060);
+    assert!(
+        check(&other_client, Some("dpi")).is_err(),
+        "client_id differs"
+    );
+    let as_dpi = assertion(&app_keys, "dpi", "https://sso.example", "j8", 1_060);
+    assert!(check(&as_dpi, None).is_err(), "dpi has no keys");
 }
 
 #[test]

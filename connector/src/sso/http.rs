@@ -28,6 +28,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use super::claims::{ACR, Subject};
+use super::client_auth::{ASSERTION_TYPE, Credentials};
 use super::flow::Issuer;
 use super::keys::KeyRing;
 use super::{Refusal, TokenError, query};
@@ -226,19 +227,12 @@ async fn token(
             "the body is not a form or too large",
         );
     };
-    let (id, secret) = match &basic {
-        Some((id, secret)) => (Some(id.as_str()), Some(secret.as_str())),
-        None => (
-            query::one(&form, "client_id"),
-            query::one(&form, "client_secret"),
-        ),
-    };
     let jti = service.random();
     let keys = service.keys();
     let mut issuer = service.issuer();
-    let result = id
+    let result = credentials(basic.as_ref(), &form)
         .ok_or(TokenError::InvalidClient)
-        .and_then(|id| issuer.authenticate(id, secret).map(|c| c.id.clone()))
+        .and_then(|credentials| issuer.authenticate(&credentials, now))
         .and_then(|client| issuer.token(&keys, &client, &form, &jti, now));
     match result {
         Ok(tokens) => json_response(StatusCode::OK, &tokens.body),
@@ -286,20 +280,10 @@ async fn introspect(
             "the body is not a form or too large",
         );
     };
-    let (id, secret) = match &basic {
-        Some((id, secret)) => (Some(id.as_str()), Some(secret.as_str())),
-        None => (
-            query::one(&form, "client_id"),
-            query::one(&form, "client_secret"),
-        ),
-    };
     let keys = service.keys();
-    let issuer = service.issuer();
-    let authenticated = id.is_some_and(|id| {
-        issuer
-            .authenticate(id, secret)
-            .is_ok_and(|c| c.secret.is_some())
-    });
+    let mut issuer = service.issuer();
+    let client = credentials(basic.as_ref(), &form).map(|c| issuer.authenticate(&c, now));
+    let authenticated = matches!(client, Some(Ok(id)) if issuer.is_confidential(&id));
     if !authenticated {
         return oauth_error(
             StatusCode::UNAUTHORIZED,
@@ -339,7 +323,10 @@ fn discovery(issuer: &str) -> Value {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "scopes_supported": ["openid", "profile"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic", "client_secret_post", "private_key_jwt", "none"
+        ],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
         "code_challenge_methods_supported": ["S256"],
         "acr_values_supported": [ACR],
         "claims_supported": [
@@ -348,6 +335,28 @@ fn discovery(issuer: &str) -> Value {
         ],
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
+    })
+}
+
+/// What the client presented: HTTP Basic, a signed assertion, or form fields.
+fn credentials<'a>(
+    basic: Option<&'a (String, String)>,
+    form: &'a [(String, String)],
+) -> Option<Credentials<'a>> {
+    if let Some((id, secret)) = basic {
+        return Some(Credentials::Secret {
+            id,
+            secret: Some(secret),
+        });
+    }
+    let id = query::one(form, "client_id");
+    if query::one(form, "client_assertion_type") == Some(ASSERTION_TYPE) {
+        let assertion = query::one(form, "client_assertion")?;
+        return Some(Credentials::Assertion { id, assertion });
+    }
+    Some(Credentials::Secret {
+        id: id?,
+        secret: query::one(form, "client_secret"),
     })
 }
 

@@ -50,6 +50,26 @@ pub fn sign(keys: &KeyRing, typ: &str, claims: &Value) -> Result<String, SsoErro
 
 /// Checks a token made by [`sign`] at `now` (Unix seconds); its claims.
 pub fn verify(keys: &KeyRing, token: &str, now: u64) -> Result<Map<String, Value>, JwtError> {
+    verify_with(token, now, |kid, input, signature| {
+        let kid = kid.ok_or(JwtError::UnknownKey)?;
+        if !keys.publishes(kid) {
+            return Err(JwtError::UnknownKey);
+        }
+        if keys.verify(kid, input, signature) {
+            Ok(())
+        } else {
+            Err(JwtError::BadSignature)
+        }
+    })
+}
+
+/// Checks an RS256 token at `now` with `check`, which is given the header's `kid` (if any),
+/// the signed bytes and the signature; the claims.
+pub fn verify_with(
+    token: &str,
+    now: u64,
+    check: impl FnOnce(Option<&str>, &[u8], &[u8]) -> Result<(), JwtError>,
+) -> Result<Map<String, Value>, JwtError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(JwtError::Malformed("too long"));
     }
@@ -60,20 +80,15 @@ pub fn verify(keys: &KeyRing, token: &str, now: u64) -> Result<Map<String, Value
         return Err(JwtError::Malformed("not three parts"));
     };
     let header = decode_object(header)?;
-    let kid = match (header.get("alg"), header.get("kid")) {
-        (Some(Value::String(alg)), Some(Value::String(kid))) if alg == "RS256" => kid,
-        _ => return Err(JwtError::UnknownKey),
-    };
-    if !keys.publishes(kid) {
+    if header.get("alg").and_then(Value::as_str) != Some("RS256") {
         return Err(JwtError::UnknownKey);
     }
     let signature = URL_SAFE_NO_PAD
         .decode(signature)
         .map_err(|_| JwtError::Malformed("signature is not base64url"))?;
     let signed_len = token.len() - signature_part_len(token);
-    if !keys.verify(kid, &token.as_bytes()[..signed_len], &signature) {
-        return Err(JwtError::BadSignature);
-    }
+    let kid = header.get("kid").and_then(Value::as_str);
+    check(kid, &token.as_bytes()[..signed_len], &signature)?;
     let claims = decode_object(claims)?;
     match claims.get("exp").and_then(Value::as_u64) {
         Some(exp) if exp > now => Ok(claims),

@@ -27,6 +27,7 @@
 
 pub mod backchannel;
 pub mod claims;
+pub mod client_auth;
 pub mod config;
 pub mod flow;
 pub mod header_proxy;
