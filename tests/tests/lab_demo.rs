@@ -118,14 +118,19 @@ fn the_demo_shows_the_card_the_connector_and_the_grant_then_leaves_nothing_behin
     );
     assert!(stdout.contains("Card:         CPS4"), "{stdout}");
     assert!(
-        stdout.contains("vigie-connector: listening on 0.0.0.0:443"),
+        stdout.contains("vigie-connector: listening on 198.18."),
         "{stdout}"
     );
     assert!(
-        stdout.contains("Applications you can reach (2):"),
+        stdout.contains("Applications you can reach (4):"),
         "{stdout}"
     );
-    for app in ["dpi.hopital.test", "mail.hopital.test"] {
+    for app in [
+        "dpi.hopital.test",
+        "mail.hopital.test",
+        "portal.hopital.test",
+        "sso.vigie.test",
+    ] {
         assert!(stdout.contains(app), "{app} missing from\n{stdout}");
     }
     assert!(stdout.contains("Session:      connected"), "{stdout}");
@@ -140,6 +145,10 @@ fn the_demo_shows_the_card_the_connector_and_the_grant_then_leaves_nothing_behin
     assert!(
         stdout.contains("| * LIST (\\HasNoChildren) \".\" INBOX"),
         "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("<p>Signed in</p><p>idnat={}</p>", card.id_nat)),
+        "the portal's sign-in through the SSO:\n{stdout}"
     );
     assert!(
         !stdout.contains("This is rh."),

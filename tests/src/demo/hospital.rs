@@ -1,6 +1,8 @@
 //! What the demo's hospital knows: its people, as HR exports them, and the connector's
 //! configuration file.
 
+use std::net::Ipv4Addr;
+
 use super::Result;
 use super::site::{PORT, Pki};
 use crate::card::CardIdentity;
@@ -89,9 +91,17 @@ pub const WIREGUARD_PORT: u16 = 51820;
 /// The connector's DNS address inside tunnels, told to clients in their grant.
 pub const DNS_SERVER: &str = "100.80.0.53";
 
+/// The name of the hospital's SSO issuer (the connector's certificate names it).
+pub const SSO_NAME: &str = "sso.vigie.test";
+/// The portal's port, on the LAN's server.
+pub const PORTAL_PORT: u16 = 8000;
+/// The portal's secret at the issuer.
+pub const PORTAL_SECRET: &str = "portal-secret-of-the-demo";
+
 /// `connector.toml` for a site whose trust and TLS files come from `pki`, reached by clients
-/// at `public` (the address of the connector they know).
-pub fn config_text(pki: &Pki, public: std::net::Ipv4Addr) -> String {
+/// at `public` (the address of the connector they know), with its SSO issuer on `lan` (its
+/// own address on the hospital LAN) and the portal on `backend`.
+pub fn config_text(pki: &Pki, public: Ipv4Addr, lan: Ipv4Addr, backend: Ipv4Addr) -> String {
     let pki = pki.dir().display();
     format!(
         r#"# Written by vigie-lab demo. See connector/src/config.rs for every key.
@@ -119,7 +129,7 @@ suspended = ["SUSPENDU"]
 departed = ["SORTI"]
 
 [listen]
-address = "0.0.0.0"
+address = "{public}"
 port = {PORT}
 
 [tls]
@@ -141,6 +151,17 @@ port = {WIREGUARD_PORT}
 
 [state]
 dir = "state"
+
+# The SSO issuer: on the connector's LAN address, reached by browsers through their tunnel.
+[sso]
+issuer = "https://{SSO_NAME}"
+listen = "{lan}:443"
+
+[[sso.client]]
+id = "portal"
+secret = "{PORTAL_SECRET}"
+redirect_uris = ["http://portal.hopital.test:{PORTAL_PORT}/callback"]
+backchannel_logout_uri = "http://{backend}:{PORTAL_PORT}/backchannel-logout"
 "#
     )
 }

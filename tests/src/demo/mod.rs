@@ -7,6 +7,7 @@
 //!   TUN vigie0, routes to the apps only          :443 control   vigie-connector serve
 //!                                                :51820 WireGuard       │ veth
 //!                                                          "LAN" netns: DPI :80, Dovecot :143,
+//!                                                                       staff portal :8000 (SSO),
 //!                                                                       HR portal :8080
 //! ```
 //!
@@ -16,8 +17,9 @@
 //! ([`hospital`]) seeded through the real `vigie-connector` CLI (HR export, cards, two apps
 //! and their grants), the connector serving in its own network namespace, and the real
 //! `vigie` reading the card and bringing the session and its tunnel up; curl on the laptop
-//! then reaches the DPI and the mail by name, and not the HR portal; a suspended nurse's card
-//! is refused. Then it stays up until Ctrl-C, pulling the card out and putting it back when
+//! then reaches the DPI and the mail by name, is signed in to the staff portal by the
+//! connector's SSO without a prompt, and does not reach the HR portal; a suspended nurse's
+//! card is refused. Then it stays up until Ctrl-C, pulling the card out and putting it back when
 //! the person presses Enter ([`signals`]).
 //!
 //! What it is not: a test harness. It checks only that the apps answered through the tunnel
@@ -125,20 +127,20 @@ fn run_steps(config: &DemoConfig, dir: &Path, interrupt: &Interrupt) -> Result<(
     let people = hospital::people(&world)?;
     let laptop = Laptop::start(&config.binaries, dir, &world, &people)?;
     interrupt.check()?;
-    let lan = lan::Lan::start(laptop.connector_netns(), &dir.join("lan"))?;
+    let lan = lan::Lan::start(laptop.connector_netns(), &world, &dir.join("lan"))?;
     interrupt.check()?;
     let site = site::Site::seed(
         &config.binaries,
         dir,
         &world,
         laptop.connector_ip(),
-        lan.host(),
+        (lan.connector_side(), lan.host()),
     )?;
     let address = laptop.connector_address();
     let serving = site.serve(laptop.connector_netns(), &address, interrupt)?;
     laptop.show_card(interrupt)?;
     let mut session = laptop.up(&serving, interrupt)?;
-    if !lan::show_reach(laptop.netns(), &lan)? {
+    if !lan::show_reach(laptop.netns(), &lan, &dir.join("lan"))? {
         return Err(DemoError::Step {
             step: "through the tunnel",
             detail: format!(
@@ -182,6 +184,15 @@ fn things_to_try(
             "The doctor's mail, over IMAP through the tunnel:",
             on_laptop(&format!(
                 "curl --user {login}:{password} imap://mail.hopital.test/INBOX"
+            )),
+        ),
+        (
+            "The staff portal, which signs her in with the hospital's SSO (no password):",
+            on_laptop(&format!(
+                "curl -L -c /tmp/portal.jar -b /tmp/portal.jar --cacert {} \
+                 http://portal.hopital.test:{}/",
+                lan.ca_file().display(),
+                hospital::PORTAL_PORT
             )),
         ),
         (

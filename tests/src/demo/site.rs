@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::binaries::Binaries;
-use super::hospital::{Person, WIREGUARD_PORT, config_text, hr_csv, people};
+use super::hospital::{PORTAL_PORT, Person, WIREGUARD_PORT, config_text, hr_csv, people};
 use super::narrate::{command, heading, indented, say};
 use super::signals::Interrupt;
 use super::{DemoError, Result};
@@ -37,7 +37,8 @@ impl Pki {
         self.dir.join("cards").join(name)
     }
 
-    /// The root that signed the connector's certificate (the client's `--server-ca`).
+    /// The root that signed the connector's certificate (the client's `--server-ca`, and
+    /// what browsers and apps trust for the SSO issuer).
     pub fn server_ca(&self) -> PathBuf {
         self.dir.join("trust/roots/racine-elementaire.pem")
     }
@@ -76,13 +77,14 @@ impl Site {
         demo_dir: &Path,
         pki: &Pki,
         public: Ipv4Addr,
-        backend: Ipv4Addr,
+        (lan, backend): (Ipv4Addr, Ipv4Addr),
     ) -> Result<Self> {
         heading("The hospital's connector: people, cards and apps");
         let dir = demo_dir.join("connector");
         create_dir(&dir)?;
         let people = people(pki)?;
-        write_file(&dir.join("connector.toml"), &config_text(pki, public))?;
+        let config = config_text(pki, public, lan, backend);
+        write_file(&dir.join("connector.toml"), &config)?;
         write_file(&dir.join("hr.csv"), &hr_csv(&people))?;
         let site = Self {
             dir,
@@ -116,14 +118,18 @@ impl Site {
 
     fn publish_apps(&self, backend: Ipv4Addr) -> Result<()> {
         say(
-            "IT publishes two applications, the patient record (DPI, a web app) and the mail \
-             server, and grants them: the DPI to doctors, mail to the emergency and pharmacy \
-             departments. Each app gets a virtual address; clients never learn the backend's.",
+            "IT publishes three applications, the patient record (DPI, a web app), the mail \
+             server and the staff portal (a web app that signs people in with the hospital's \
+             SSO), and grants them: the DPI and the portal to doctors, mail to the emergency \
+             and pharmacy departments. Each app gets a virtual address; clients never learn \
+             the backend's.",
         );
         let backend = backend.to_string();
+        let portal_port = format!("tcp/{PORTAL_PORT}");
         let apps = [
             ("dpi", "dpi.hopital.test", "tcp/80"),
             ("mail", "mail.hopital.test", "tcp/143"),
+            ("portal", "portal.hopital.test", portal_port.as_str()),
         ];
         for (name, dns, port) in apps {
             self.admin_shown(&[
@@ -140,6 +146,7 @@ impl Site {
             ])?;
         }
         self.admin_shown(&["app", "grant", "dpi", "--profession", "Médecin"])?;
+        self.admin_shown(&["app", "grant", "portal", "--profession", "Médecin"])?;
         self.admin_shown(&["app", "grant", "mail", "--group", "urgences"])?;
         self.admin_shown(&["app", "grant", "mail", "--group", "pharmacie"])?;
         Ok(())
