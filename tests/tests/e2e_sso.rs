@@ -3,28 +3,38 @@
 //! no prompt, and reads her idNat, profession and authentication methods from the ID token;
 //! an app without OpenID Connect gets her identity in a signed header it checks with the
 //! issuer's keys; nobody outside a session can sign in; when her session ends the portal
-//! receives a signed back-channel logout token for it.
+//! receives a signed back-channel logout token for it. Her mail client gets an access token
+//! from the issuer (a public client with PKCE) and logs in to a real Dovecot with it over
+//! OAUTHBEARER; Dovecot checks it with the issuer's keys.
 
 mod e2e_support;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use e2e_support::clinician::Clinician;
+use e2e_support::clinician::{Clinician, Session};
 use e2e_support::connector::Connector;
-use e2e_support::hospital_net::HospitalNet;
+use e2e_support::hospital_net::{HospitalNet, Laptop};
 use e2e_support::{PATIENCE, TempDir, world};
 use vigie_certs::pki::SSO_DNS;
+use vigie_lab::apps::{MailServer, TokenKey, TokenTrust};
 use vigie_lab::oidc_app::{HeaderApp, OidcPortal, PortalConfig};
 
 const PORTAL_PORT: u16 = 8000;
 const PORTAL: &str = "http://portal.hopital.example:8000";
 const SECRET: &str = "portal-secret-for-the-lab";
 const LEGACY_PORT: u16 = 8100;
+/// The Dovecot that takes tokens.
+const TOKEN_MAIL_PORT: u16 = 1143;
+/// Where a mail client on the laptop listens for its code (RFC 8252's loopback redirect).
+const MAIL_CLIENT_REDIRECT: &str = "http://127.0.0.1:8765/cb";
+/// The PKCE verifier of the mail client.
+const VERIFIER: &str = "the-mail-client-s-own-pkce-verifier-0123456789abcdef";
 const LEGACY: &str = "http://legacy.hopital.example:8100/";
 
 /// The world's root CAs in one PEM file, for curl and the portal.
-fn roots(dir: &TempDir) -> std::path::PathBuf {
+fn roots(dir: &TempDir) -> PathBuf {
     let mut all = String::new();
     let trust = world().dir().join("trust/roots");
     for entry in std::fs::read_dir(trust).expect("the world's roots") {
@@ -44,13 +54,16 @@ fn site(hospital: &HospitalNet) -> e2e_support::connector::Site {
         "[[app]]\nname = \"portal\"\ndns_name = \"portal.hopital.example\"\n\
          ports = [\"tcp/{PORTAL_PORT}\"]\nbackend = \"{backend}\"\nprofessions = [\"Médecin\"]\n\
          [[app]]\nname = \"legacy\"\ndns_name = \"legacy.hopital.example\"\n\
-         ports = [\"tcp/{LEGACY_PORT}\"]\nbackend = \"{backend}\"\nprofessions = [\"Médecin\"]\n"
+         ports = [\"tcp/{LEGACY_PORT}\"]\nbackend = \"{backend}\"\nprofessions = [\"Médecin\"]\n\
+         [[app]]\nname = \"courriel\"\ndns_name = \"courriel.hopital.example\"\n\
+         ports = [\"tcp/{TOKEN_MAIL_PORT}\"]\nbackend = \"{backend}\"\ngroups = [\"urgences\"]\n"
     );
     site.extra += &format!(
         "[sso]\nissuer = \"https://{SSO_DNS}\"\nlisten = \"{lan}:443\"\n\
          [[sso.client]]\nid = \"portal\"\nsecret = \"{SECRET}\"\n\
          redirect_uris = [\"{PORTAL}/callback\"]\n\
          backchannel_logout_uri = \"http://{backend}:{PORTAL_PORT}/backchannel-logout\"\n\
+         [[sso.client]]\nid = \"mail\"\nredirect_uris = [\"{MAIL_CLIENT_REDIRECT}\"]\n\
          [[sso.identity_header]]\napp = \"legacy\"\n"
     );
     site
@@ -76,10 +89,10 @@ fn shown<'a>(page: &'a str, key: &str) -> &'a str {
     &value[..value.find('<').unwrap_or(value.len())]
 }
 
-#[test]
-fn a_doctor_signs_in_to_a_portal_through_her_tunnel_without_a_prompt() {
+/// The hospital with its LAN knowing the issuer's name, a folder, and the roots file.
+fn lab() -> Option<(HospitalNet, TempDir, PathBuf)> {
     if vigie_lab::require_root("network namespaces, TUN devices, nftables, pcscd").is_err() {
-        return;
+        return None;
     }
     vigie_lab::init_test_logging();
     let hospital = HospitalNet::start();
@@ -93,6 +106,26 @@ fn a_doctor_signs_in_to_a_portal_through_her_tunnel_without_a_prompt() {
         .backend
         .private_etc_file("hosts", &hosts)
         .expect("the LAN's name for the issuer");
+    Some((hospital, dir, roots))
+}
+
+/// The doctor's session up on a new laptop.
+fn doctor_up(hospital: &HospitalNet) -> (Laptop, Clinician, Session) {
+    let laptop = hospital.laptop();
+    let world = world();
+    let mut clinician = Clinician::new(&world, hospital.control_address());
+    clinician.use_laptop(Arc::clone(&laptop.ns), hospital.control_address());
+    clinician.insert(&world, "cps3-doctor");
+    let (session, status) = clinician.up_granted();
+    assert!(status.apps.iter().any(|a| a.name == "sso"), "{status:#?}");
+    (laptop, clinician, session)
+}
+
+#[test]
+fn a_doctor_signs_in_to_a_portal_through_her_tunnel_without_a_prompt() {
+    let Some((hospital, dir, roots)) = lab() else {
+        return;
+    };
     let config = PortalConfig {
         issuer: format!("https://{SSO_DNS}"),
         client_id: "portal".into(),
@@ -130,13 +163,7 @@ fn a_doctor_signs_in_to_a_portal_through_her_tunnel_without_a_prompt() {
     );
 
     // The doctor's browser, through her tunnel: the portal, the issuer, back, signed in.
-    let laptop = hospital.laptop();
-    let world = world();
-    let mut clinician = Clinician::new(&world, hospital.control_address());
-    clinician.use_laptop(Arc::clone(&laptop.ns), hospital.control_address());
-    clinician.insert(&world, "cps3-doctor");
-    let (mut session, status) = clinician.up_granted();
-    assert!(status.apps.iter().any(|a| a.name == "sso"), "{status:#?}");
+    let (laptop, clinician, mut session) = doctor_up(&hospital);
     let jar = dir.path().join("cookies");
     let jar = jar.to_str().expect("UTF-8");
     let page = eventually("the portal through the tunnel", || {
@@ -193,4 +220,104 @@ fn a_doctor_signs_in_to_a_portal_through_her_tunnel_without_a_prompt() {
         }
     });
     drop(connector);
+}
+
+/// The issuer's public keys, as `vigie-connector sso keys` prints them.
+fn issuer_keys(connector: &Connector) -> Vec<TokenKey> {
+    let printed = connector.admin(&["sso", "keys"]);
+    let mut keys = Vec::new();
+    for block in printed.split("kid ").skip(1) {
+        let (kid, pem) = block.split_once('\n').expect("a kid line, then the PEM");
+        keys.push(TokenKey {
+            kid: kid.trim().to_owned(),
+            public_key_pem: pem.to_owned(),
+        });
+    }
+    assert!(!keys.is_empty(), "{printed}");
+    keys
+}
+
+/// The value of `"name":"…"` in a JSON text.
+fn json_field(text: &str, name: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(text).unwrap_or_else(|_| panic!("{text}"));
+    value[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+        .to_owned()
+}
+
+#[test]
+fn a_mail_client_logs_in_to_imap_with_a_token_from_the_issuer() {
+    let Some((hospital, dir, roots)) = lab() else {
+        return;
+    };
+    let connector = Connector::start_site(&world(), &site(&hospital), Some(&hospital.connector));
+    let trust = TokenTrust {
+        issuer: format!("https://{SSO_DNS}"),
+        audience: "mail".into(),
+        keys: issuer_keys(&connector),
+    };
+    let address = (hospital.backend_address, TOKEN_MAIL_PORT).into();
+    let mail = MailServer::start_with_tokens(&hospital.backend, address, &[], dir.path(), &trust)
+        .expect("Dovecot takes tokens");
+    let (laptop, clinician, mut session) = doctor_up(&hospital);
+    let ca = roots.to_str().expect("UTF-8");
+
+    // The mail client asks the issuer for a code (no prompt: the tunnel is the login)...
+    let challenge = {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(VERIFIER))
+    };
+    let authorize = format!(
+        "https://{SSO_DNS}/authorize?response_type=code&client_id=mail&scope=openid%20mail\
+         &redirect_uri={MAIL_CLIENT_REDIRECT}&state=m1&code_challenge={challenge}\
+         &code_challenge_method=S256"
+    );
+    let redirect = eventually("the issuer through the tunnel", || {
+        laptop.http_get_with(
+            &["--cacert", ca, "--write-out", "%{redirect_url}"],
+            &authorize,
+        )
+    });
+    let code = redirect
+        .split_once("code=")
+        .and_then(|(_, rest)| rest.split('&').next())
+        .unwrap_or_else(|| panic!("no code in {redirect}"))
+        .to_owned();
+
+    // ...exchanges it with its PKCE verifier, and logs in to IMAP with the access token.
+    let form = format!(
+        "grant_type=authorization_code&client_id=mail&code={code}\
+         &redirect_uri={MAIL_CLIENT_REDIRECT}&code_verifier={VERIFIER}"
+    );
+    let token_url = format!("https://{SSO_DNS}/token");
+    let tokens = laptop
+        .http_get_with(&["--cacert", ca, "--data", &form], &token_url)
+        .expect("the token endpoint");
+    let access = json_field(&tokens, "access_token");
+    let imap = format!("imap://courriel.hopital.example:{TOKEN_MAIL_PORT}/");
+    let login = |token: &str| {
+        laptop.http_get_with(
+            &[
+                "--user",
+                "899700123450",
+                "--login-options",
+                "AUTH=OAUTHBEARER",
+                "--oauth2-bearer",
+                token,
+            ],
+            &imap,
+        )
+    };
+    let mailboxes = login(&access).unwrap_or_else(|e| panic!("{e}\n{}", mail.log()));
+    assert!(mailboxes.contains("INBOX"), "{mailboxes}");
+
+    // A token whose signature was altered is refused.
+    let mut forged = access.clone();
+    let at = forged.len() - 10;
+    let swapped = if &forged[at..=at] == "A" { "B" } else { "A" };
+    forged.replace_range(at..=at, swapped);
+    assert!(login(&forged).is_err(), "a forged token logged in");
+    clinician.down(&mut session);
 }

@@ -178,7 +178,9 @@ impl Issuer {
             subject.access_token(issuer, client_id, &pending.scope, jti, now, lifetime);
         let id_token = jwt::sign(keys, "JWT", &id_claims).map_err(TokenError::Internal)?;
         let access_token =
-            jwt::sign(keys, "at+jwt", &access_claims).map_err(TokenError::Internal)?;
+            // `JWT`, not RFC 9068's `at+jwt`: mail servers that validate tokens locally
+            // (Dovecot 2.3) refuse any other `typ`.
+            jwt::sign(keys, "JWT", &access_claims).map_err(TokenError::Internal)?;
         self.holders
             .insert((pending.session.clone(), client_id.to_owned()));
         self.logged_out

@@ -34,8 +34,7 @@ pub enum JwtError {
     Expired,
 }
 
-/// Signs `claims` with the current key; `typ` goes in the header (`JWT`, `at+jwt`,
-/// `logout+jwt`).
+/// Signs `claims` with the current key; `typ` goes in the header (`JWT`, `logout+jwt`).
 pub fn sign(keys: &KeyRing, typ: &str, claims: &Value) -> Result<String, SsoError> {
     let kid = keys.current()?.kid().to_owned();
     let header = serde_json::json!({ "alg": "RS256", "typ": typ, "kid": kid });
