@@ -48,6 +48,11 @@ const TABLE: &[Entry] = &[
         "an administrator resumed the session",
     ),
     Entry(
+        106,
+        "session moved",
+        "the card was inserted on another workstation; the session goes on there",
+    ),
+    Entry(
         200,
         "not authorized",
         "no application is published to this person",
@@ -159,6 +164,7 @@ impl Code {
     pub const CONNECTOR_RESTARTING: Self = Self(103);
     pub const CONNECTOR_SHUTTING_DOWN: Self = Self(104);
     pub const ADMIN_RESUMED: Self = Self(105);
+    pub const SESSION_MOVED: Self = Self(106);
     pub const NOT_AUTHORIZED: Self = Self(200);
     pub const CARD_REVOKED: Self = Self(201);
     pub const HR_DEPARTURE: Self = Self(202);
@@ -253,6 +259,7 @@ mod tests {
             (Code::REPROOF_MISSED, "re-proof missed"),
             (Code::PEER_UNRESPONSIVE, "peer unresponsive"),
             (Code::CONNECTOR_RESTARTING, "connector restarting"),
+            (Code::SESSION_MOVED, "session moved"),
             (Code::NOT_STARTED, "not started"),
             (Code::CARD_NOT_ENROLLED, "card not enrolled"),
             (Code::CARD_OF_ANOTHER_HOLDER, "card of another holder"),

@@ -5,7 +5,9 @@
 //! issuer's keys; nobody outside a session can sign in; when her session ends the portal
 //! receives a signed back-channel logout token for it. Her mail client gets an access token
 //! from the issuer (a public client with PKCE) and logs in to a real Dovecot with it over
-//! OAUTHBEARER; Dovecot checks it with the issuer's keys.
+//! OAUTHBEARER; Dovecot checks it with the issuer's keys. When she takes her card to another
+//! workstation, her session and its SSO session go along: same session, same address, the
+//! same token accepted.
 
 mod e2e_support;
 
@@ -246,24 +248,9 @@ fn json_field(text: &str, name: &str) -> String {
         .to_owned()
 }
 
-#[test]
-fn a_mail_client_logs_in_to_imap_with_a_token_from_the_issuer() {
-    let Some((hospital, dir, roots)) = lab() else {
-        return;
-    };
-    let connector = Connector::start_site(&world(), &site(&hospital), Some(&hospital.connector));
-    let trust = TokenTrust {
-        issuer: format!("https://{SSO_DNS}"),
-        audience: "mail".into(),
-        keys: issuer_keys(&connector),
-    };
-    let address = (hospital.backend_address, TOKEN_MAIL_PORT).into();
-    let mail = MailServer::start_with_tokens(&hospital.backend, address, &[], dir.path(), &trust)
-        .expect("Dovecot takes tokens");
-    let (laptop, clinician, mut session) = doctor_up(&hospital);
-    let ca = roots.to_str().expect("UTF-8");
-
-    // The mail client asks the issuer for a code (no prompt: the tunnel is the login)...
+/// What a mail client on `laptop` does to get an access token: a code from the issuer (no
+/// prompt: the tunnel is the login), exchanged with its PKCE verifier.
+fn mail_client_token(laptop: &Laptop, ca: &str) -> String {
     let challenge = {
         use base64::Engine as _;
         use sha2::Digest as _;
@@ -285,8 +272,6 @@ fn a_mail_client_logs_in_to_imap_with_a_token_from_the_issuer() {
         .and_then(|(_, rest)| rest.split('&').next())
         .unwrap_or_else(|| panic!("no code in {redirect}"))
         .to_owned();
-
-    // ...exchanges it with its PKCE verifier, and logs in to IMAP with the access token.
     let form = format!(
         "grant_type=authorization_code&client_id=mail&code={code}\
          &redirect_uri={MAIL_CLIENT_REDIRECT}&code_verifier={VERIFIER}"
@@ -295,7 +280,52 @@ fn a_mail_client_logs_in_to_imap_with_a_token_from_the_issuer() {
     let tokens = laptop
         .http_get_with(&["--cacert", ca, "--data", &form], &token_url)
         .expect("the token endpoint");
-    let access = json_field(&tokens, "access_token");
+    json_field(&tokens, "access_token")
+}
+
+/// The issuer's userinfo for `token`, asked from `laptop`; curl's error when refused.
+fn userinfo(laptop: &Laptop, ca: &str, token: &str) -> Result<String, String> {
+    let bearer = format!("Authorization: Bearer {token}");
+    let url = format!("https://{SSO_DNS}/userinfo");
+    laptop.http_get_with(&["--fail", "--cacert", ca, "--header", &bearer], &url)
+}
+
+/// The issuer's userinfo for `token`, asked by an app server on the LAN.
+fn lan_userinfo(hospital: &HospitalNet, ca: &str, token: &str) -> Result<String, String> {
+    let output = hospital
+        .backend
+        .command("curl")
+        .args(["--silent", "--fail", "--cacert", ca, "--header"])
+        .arg(format!("Authorization: Bearer {token}"))
+        .arg(format!("https://{SSO_DNS}/userinfo"))
+        .output()
+        .expect("curl on the LAN");
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(format!("curl exit {:?}", output.status.code()))
+    }
+}
+
+#[test]
+fn a_mail_client_logs_in_to_imap_with_a_token_from_the_issuer() {
+    let Some((hospital, dir, roots)) = lab() else {
+        return;
+    };
+    let connector = Connector::start_site(&world(), &site(&hospital), Some(&hospital.connector));
+    let trust = TokenTrust {
+        issuer: format!("https://{SSO_DNS}"),
+        audience: "mail".into(),
+        keys: issuer_keys(&connector),
+    };
+    let address = (hospital.backend_address, TOKEN_MAIL_PORT).into();
+    let mail = MailServer::start_with_tokens(&hospital.backend, address, &[], dir.path(), &trust)
+        .expect("Dovecot takes tokens");
+    let (laptop, clinician, mut session) = doctor_up(&hospital);
+    let ca = roots.to_str().expect("UTF-8");
+
+    // The mail client gets a token from the issuer, through the tunnel, with no prompt...
+    let access = mail_client_token(&laptop, ca);
     let imap = format!("imap://courriel.hopital.example:{TOKEN_MAIL_PORT}/");
     let login = |token: &str| {
         laptop.http_get_with(
@@ -320,4 +350,46 @@ fn a_mail_client_logs_in_to_imap_with_a_token_from_the_issuer() {
     forged.replace_range(at..=at, swapped);
     assert!(login(&forged).is_err(), "a forged token logged in");
     clinician.down(&mut session);
+}
+
+#[test]
+fn the_session_and_its_sso_follow_the_card_to_another_workstation() {
+    let Some((hospital, _dir, roots)) = lab() else {
+        return;
+    };
+    let _connector = Connector::start_site(&world(), &site(&hospital), Some(&hospital.connector));
+    let ca = roots.to_str().expect("UTF-8");
+    let (laptop, mut clinician, mut first) = doctor_up(&hospital);
+    let before = clinician.wait_state(&mut first, "active");
+    let token = mail_client_token(&laptop, ca);
+    let info = userinfo(&laptop, ca, &token).expect("userinfo with a live session");
+    assert!(info.contains("899700123450"), "{info}");
+
+    // She pulls her card out and takes it to the workstation next door.
+    clinician.pull();
+    clinician.wait_state(&mut first, "suspended");
+    let (other, other_clinician, mut second) = doctor_up(&hospital);
+    let after = other_clinician.wait_state(&mut second, "active");
+    assert_eq!(after.session_id, before.session_id, "the same session");
+    assert_eq!(
+        after.tunnel_address, before.tunnel_address,
+        "the same address"
+    );
+    first.wait();
+    assert!(first.output().contains("VIGIE-E-106"), "{}", first.output());
+
+    // The SSO session went along: the token from the first workstation still works, at the
+    // issuer through the new tunnel and for the apps on the LAN; it dies with the session.
+    let info = eventually("userinfo from the second workstation", || {
+        userinfo(&other, ca, &token)
+    });
+    assert!(info.contains("899700123450"), "{info}");
+    assert!(lan_userinfo(&hospital, ca, &token).is_ok());
+    other_clinician.down(&mut second);
+    eventually("the token dies with the session", || {
+        match lan_userinfo(&hospital, ca, &token) {
+            Err(_) => Ok(()),
+            Ok(info) => Err(format!("still accepted: {info}")),
+        }
+    });
 }

@@ -26,6 +26,8 @@
 //! reproof_interval = "5m"          # the card signs a fresh challenge this often
 //! dns_server = "100.80.0.53"       # optional: told to clients
 //! endpoints = ["198.18.0.2:443"]   # where clients send WireGuard packets
+//! card_grace = "5m"                # a session whose card was pulled out waits this long for
+//!                                  # it, on this workstation or another
 //!
 //! [state]
 //! dir = "/var/lib/vigie"           # the connector's WireGuard key lives here
@@ -164,6 +166,10 @@ pub struct SessionLimits {
     /// Where clients send WireGuard packets.
     #[serde(default)]
     pub endpoints: Vec<SocketAddr>,
+    /// How long a session whose card was pulled out waits for it, on this workstation or
+    /// another, once its client is gone.
+    #[serde(default = "default_card_grace", with = "duration")]
+    pub card_grace: Duration,
 }
 
 fn default_idle() -> Duration {
@@ -171,6 +177,9 @@ fn default_idle() -> Duration {
 }
 fn default_lifetime() -> Duration {
     Duration::from_secs(12 * 3600)
+}
+fn default_card_grace() -> Duration {
+    Duration::from_secs(5 * 60)
 }
 fn default_reproof() -> Duration {
     Duration::from_secs(5 * 60)
@@ -184,6 +193,7 @@ impl Default for SessionLimits {
             reproof_interval: default_reproof(),
             dns_server: None,
             endpoints: Vec::new(),
+            card_grace: default_card_grace(),
         }
     }
 }
@@ -229,6 +239,7 @@ impl ServeSections<'_> {
             ("session.idle_timeout", session.idle_timeout),
             ("session.max_lifetime", session.max_lifetime),
             ("session.reproof_interval", session.reproof_interval),
+            ("session.card_grace", session.card_grace),
         ] {
             if value < Duration::from_secs(1) {
                 return Err(format!("{key} must be at least 1s"));

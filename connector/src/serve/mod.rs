@@ -27,6 +27,9 @@
 //! Access withdrawn by another process (`session kill`, `hr sync`, `card revoke`) ends the
 //! live sessions concerned within seconds ([`withdrawals`]).
 //!
+//! A session whose card is pulled out waits for it, and follows it to another workstation
+//! ([`roaming`]).
+//!
 //! A changed CRL or blocklist file is read again while the connector runs, and the live
 //! sessions whose card it now refuses end ([`revocation`]).
 //!
@@ -47,6 +50,7 @@ pub mod pipeline;
 pub mod registry;
 pub mod reproof;
 mod revocation;
+pub mod roaming;
 mod session_task;
 pub mod sso_hook;
 pub mod tls;
@@ -119,6 +123,8 @@ pub struct Shared {
     sso: Option<Arc<crate::sso::http::SsoService>>,
     /// Its built-in app, added to every grant.
     sso_app: Option<crate::admission::AppAccess>,
+    /// Sessions waiting for their card, with no connection.
+    parking: roaming::Parking,
 }
 
 impl Shared {
@@ -199,6 +205,7 @@ impl Server {
             dataplane,
             sso: sso.as_ref().map(|s| s.service.clone()),
             sso_app: sso.as_ref().map(|s| s.app.clone()),
+            parking: roaming::Parking::default(),
         });
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tcp_tls));
         Ok(Self {
@@ -233,6 +240,7 @@ impl Server {
         let quic = tokio::spawn(listen_quic::serve(self.quic.clone(), self.shared.clone()));
         let withdrawals = tokio::spawn(withdrawals::watch(self.shared.clone()));
         let revocation = tokio::spawn(self.revocation.run(self.shared.clone()));
+        let parked = tokio::spawn(roaming::watch(self.shared.clone()));
         let sso = self.sso.map(|sso| tokio::spawn(sso.run()));
         shutdown.await;
         if let Some(sso) = sso {
@@ -241,6 +249,7 @@ impl Server {
         tcp.abort();
         withdrawals.abort();
         revocation.abort();
+        parked.abort();
         let registry = &self.shared.registry;
         registry.end_all(vigie_protocol::Code::CONNECTOR_SHUTTING_DOWN);
         // Clients hear the end message and close; QUIC connections close last.

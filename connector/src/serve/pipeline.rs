@@ -71,19 +71,27 @@ pub async fn admit_card(
             return Err(directory_code(&refusal));
         }
     };
-    let tunnel_address = shared.registry.reserve_address().ok_or(Code::OVERLOADED)?;
     let mut apps = admitted.apps;
     apps.extend(shared.sso_app.clone());
-    let live = LiveSession {
+    let fresh = LiveSession {
         person: Arc::new(admitted.person),
         started: Utc::now().timestamp().max(0).unsigned_abs(),
         id_nat: request.id_nat.clone(),
         card: request.card.clone(),
         certificates,
-        tunnel_address,
+        tunnel_address: std::net::Ipv4Addr::UNSPECIFIED,
         client_key,
         apps,
         ender,
+        card_out: Arc::default(),
+    };
+    if let Some((id, parked)) = super::roaming::claim(shared, &request.card).await {
+        return resume(shared, id, parked, fresh, peer, card.not_after).await;
+    }
+    let tunnel_address = shared.registry.reserve_address().ok_or(Code::OVERLOADED)?;
+    let live = LiveSession {
+        tunnel_address,
+        ..fresh
     };
     let started = start(shared, &live, peer).await;
     match started {
@@ -95,6 +103,53 @@ pub async fn admit_card(
             shared.registry.release_address(tunnel_address);
             Err(code)
         }
+    }
+}
+
+/// Gives the card its waiting session back, on this connection: same id, same tunnel
+/// address, same start (and so the same SSO session); the new workstation's WireGuard key and
+/// the apps the directory grants now.
+async fn resume(
+    shared: &Shared,
+    id: SessionId,
+    parked: super::roaming::Parked,
+    fresh: LiveSession,
+    peer: Peer,
+    card_not_after: u64,
+) -> Result<Admission, Code> {
+    let live = LiveSession {
+        tunnel_address: parked.live.tunnel_address,
+        started: parked.live.started,
+        ..fresh
+    };
+    if still_live(shared, &id).await.is_none() {
+        shared.registry.release_address(live.tunnel_address);
+        return Err(Code::RESUME_REFUSED);
+    }
+    let event = super::roaming::resumed_event(&id, &live, parked.peer, peer);
+    if let Err(code) = audited(shared, event).await {
+        shared.registry.release_address(live.tunnel_address);
+        return Err(code);
+    }
+    tracing::info!("session resumed with its card");
+    Ok(Admission {
+        grant: grant(shared, id, &live, card_not_after),
+        live,
+    })
+}
+
+/// `Some` when the directory has not ended session `id` (an administrator's kill, HR).
+async fn still_live(shared: &Shared, id: &SessionId) -> Option<()> {
+    let directory = shared.directory.clone();
+    let row = hex(id);
+    let ended = tokio::task::spawn_blocking(move || {
+        let directory = directory.lock().unwrap_or_else(|e| e.into_inner());
+        directory.ended_among(std::slice::from_ref(&row))
+    })
+    .await;
+    match ended {
+        Ok(Ok(ended)) if ended.is_empty() => Some(()),
+        _ => None,
     }
 }
 
@@ -178,7 +233,7 @@ pub async fn end(shared: &Shared, id: SessionId, live: &LiveSession, ending: &En
     let _ = audited(shared, event).await;
 }
 
-async fn audited(shared: &Shared, event: AuditEvent) -> Result<(), Code> {
+pub(super) async fn audited(shared: &Shared, event: AuditEvent) -> Result<(), Code> {
     shared.audit.write(event).await.map_err(|error| {
         tracing::error!(%error, "cannot audit; refusing the admission");
         Code::INTERNAL_ERROR

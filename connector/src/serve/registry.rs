@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rustls_pki_types::CertificateDer;
@@ -39,6 +40,8 @@ pub struct LiveSession {
     pub apps: Vec<AppAccess>,
     /// Ends the session with a reason (the connection's task does the rest).
     pub ender: mpsc::Sender<Code>,
+    /// Whether the client has paused the session because its card is out.
+    pub card_out: Arc<AtomicBool>,
 }
 
 /// Live sessions by id, and the tunnel addresses they hold.
@@ -96,6 +99,20 @@ impl Registry {
         let session = inner.sessions.remove(id)?;
         inner.addresses.remove(&session.tunnel_address);
         Some(session)
+    }
+
+    /// Takes a session out to wait for its card elsewhere; its address stays reserved.
+    pub fn park(&self, id: &SessionId) -> Option<LiveSession> {
+        self.lock().sessions.remove(id)
+    }
+
+    /// The live session of `card` whose card is out of its reader, if any.
+    pub fn card_out_session(&self, card: &CardRef) -> Option<SessionId> {
+        let inner = self.lock();
+        let mut sessions = inner.sessions.iter();
+        let (id, _) =
+            sessions.find(|(_, s)| &s.card == card && s.card_out.load(Ordering::Relaxed))?;
+        Some(*id)
     }
 
     /// A live session by id.
@@ -191,6 +208,7 @@ mod tests {
             client_key: WireGuardKey([0; 32]),
             apps: Vec::new(),
             ender,
+            card_out: Arc::default(),
         };
         (live, ended)
     }
@@ -212,10 +230,19 @@ mod tests {
         let (live, _ended) = session(first);
         registry.insert(SessionId([1; 16]), live);
         assert_eq!(registry.len(), 1);
-        let (found, _) = registry.at_address(first).unwrap();
+        let (found, live) = registry.at_address(first).unwrap();
         assert_eq!(found, SessionId([1; 16]));
+        assert_eq!(registry.card_out_session(&live.card), None);
+        live.card_out.store(true, Ordering::Relaxed);
+        assert_eq!(registry.card_out_session(&live.card), Some(found));
         assert!(registry.at_address(Ipv4Addr::new(100, 96, 0, 3)).is_none());
-        registry.remove(&SessionId([1; 16]));
+        assert!(registry.park(&SessionId([1; 16])).is_some());
+        assert_eq!(
+            registry.reserve_address(),
+            None,
+            "a parked session keeps its address"
+        );
+        registry.release_address(first);
         assert_eq!(registry.reserve_address(), Some(first));
     }
 

@@ -3,6 +3,7 @@
 //! writes what it sends. The same code serves a TLS stream (TCP) and a QUIC stream.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rustls_pki_types::CertificateDer;
@@ -193,9 +194,13 @@ impl Task {
                 tracing::debug!(ok, "card re-proof checked");
                 let _ = self.session.handle_reproof_verdict(ok, Instant::now());
             }
-            ConnectorEvent::Suspended { reason } => tracing::debug!(%reason, "client suspended"),
+            ConnectorEvent::Suspended { reason } => {
+                tracing::debug!(%reason, "client suspended");
+                self.set_card_out(reason == Code::CARD_REMOVED);
+            }
             ConnectorEvent::ResumeRequested { reason } => {
                 tracing::debug!(%reason, "client asks to resume");
+                self.set_card_out(false);
             }
             ConnectorEvent::Datagram(packet) => {
                 if let (Some(plane), Some((id, _))) = (&self.shared.dataplane, &self.granted) {
@@ -225,11 +230,20 @@ impl Task {
         };
         let id = admission.grant.session_id;
         if self.session.grant(admission.grant, now).is_err() {
-            // The client went away while the directory decided.
+            // The client went away while the directory decided: the session it was given
+            // (new, or resumed with its card) ends, recorded as such.
             self.shared
                 .registry
                 .release_address(admission.live.tunnel_address);
-            return;
+            let ending = Ending {
+                reason: Code::PEER_UNRESPONSIVE,
+                initiator: vigie_protocol::Initiator::Peer,
+                detail: None,
+            };
+            if let Some(sso) = &self.shared.sso {
+                super::sso_hook::session_ended(sso, &id);
+            }
+            return pipeline::end(&self.shared, id, &admission.live, &ending).await;
         }
         self.shared.registry.insert(id, admission.live.clone());
         let plane = self.shared.dataplane.as_deref();
@@ -249,11 +263,52 @@ impl Task {
         }
     }
 
+    fn set_card_out(&self, out: bool) {
+        if let Some((_, live)) = &self.granted {
+            live.card_out.store(out, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the session should wait for its card rather than end: it moved to another
+    /// workstation, or its connection went away while the card was out.
+    fn waits_for_card(&self, ending: &Ending) -> bool {
+        let card_out = self
+            .granted
+            .as_ref()
+            .is_some_and(|(_, live)| live.card_out.load(Ordering::Relaxed));
+        ending.reason == Code::SESSION_MOVED
+            || (card_out && ending.reason == Code::PEER_UNRESPONSIVE)
+    }
+
+    /// Takes the session off this connection to wait for its card.
+    async fn park(&mut self, id: SessionId) {
+        if let Some(plane) = &self.shared.dataplane {
+            plane.remove_session(&id);
+        }
+        let Some(live) = self.shared.registry.park(&id) else {
+            return;
+        };
+        let grace = self.shared.limits.card_grace;
+        let event = super::roaming::parked_event(&id, &live, self.peer, grace);
+        let _ = pipeline::audited(&self.shared, event).await;
+        let parked = super::roaming::Parked {
+            live,
+            peer: self.peer,
+            until: Instant::now() + grace,
+        };
+        self.shared.parking.park(id, parked);
+        tracing::info!("session waits for its card");
+    }
+
     async fn ended(&mut self, ending: &Ending) {
+        let waits = self.waits_for_card(ending);
         let Some((id, live)) = self.granted.take() else {
             tracing::debug!(reason = %ending.reason, "connection closed before a grant");
             return;
         };
+        if waits {
+            return self.park(id).await;
+        }
         self.ended = Some(id);
         if let Some(plane) = &self.shared.dataplane {
             plane.remove_session(&id);
