@@ -171,10 +171,11 @@ async fn handshakes_beyond_the_limit_are_dropped_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn stopping_the_connector_ends_live_sessions_with_a_reason() {
-    let mut served = serve_with("", "");
+async fn a_restart_keeps_live_sessions_for_their_cards_to_come_back() {
+    let mut served = serve_with("", "card_grace = \"4s\"");
     let nurse = SoftCard::load(&served.world, "cps4-nurse");
     let (mut over_quic, _quic) = granted_quic(&served, &nurse).await;
+    let nurse_session = over_quic.session.session_id().expect("granted");
     let doctor = SoftCard::load(&served.world, "cps3-doctor");
     let config = SoftCard::tls_config(&served.world, Some(&doctor), true);
     let stream = connect_tcp(served.address, config).await.expect("TLS 1.2");
@@ -187,11 +188,28 @@ async fn stopping_the_connector_ends_live_sessions_with_a_reason() {
         let ClientEvent::Ended(ending) = event else {
             panic!("the session ends: {event:?}");
         };
-        assert_eq!(ending.reason, Code::CONNECTOR_SHUTTING_DOWN);
+        assert_eq!(ending.reason, Code::CONNECTOR_RESTARTING);
     }
-    drop((over_quic, _quic));
+    drop((over_quic, _quic, over_tcp));
     assert_eq!(served.wait(), Some(0), "{}", served.log());
-    assert_eq!(served.audit_of("session.end").len(), 2);
+    assert!(served.audit_of("session.end").is_empty(), "sessions wait");
+    assert_eq!(served.audit_of("session.suspend").len(), 2);
+
+    // The connector is back: the nurse's card reconnects and gets her session again; the
+    // doctor's does not come back, and his session ends after the grace.
+    served.restart();
+    let (again, _quic) = granted_quic(&served, &nurse).await;
+    assert_eq!(again.session.session_id(), Some(nurse_session));
+    let resumed = served.wait_audit("session.resume", 1);
+    assert_eq!(
+        resumed[0]["fields"]["from_peer"], "connector restart",
+        "{resumed:#?}"
+    );
+    let ends = served.wait_audit("session.end", 1);
+    assert_eq!(ends.len(), 1, "{ends:#?}");
+    let restarting = u64::from(Code::CONNECTOR_RESTARTING.number());
+    assert_eq!(ends[0]["fields"]["reason"], restarting, "{ends:#?}");
+    assert_eq!(ends[0]["fields"]["id_nat"], "899700123450");
 }
 
 #[tokio::test(flavor = "multi_thread")]

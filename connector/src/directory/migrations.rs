@@ -6,10 +6,13 @@ use rusqlite::{Connection, OptionalExtension};
 use super::DirectoryError;
 
 /// Every migration, in order; the number is the schema version it brings the database to.
-const MIGRATIONS: &[(u32, &str)] = &[(1, include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(u32, &str)] = &[
+    (1, include_str!("migrations/0001_initial.sql")),
+    (2, include_str!("migrations/0002_session_address.sql")),
+];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Brings the database up to [`SCHEMA_VERSION`]; refuses one written by a newer build.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), DirectoryError> {

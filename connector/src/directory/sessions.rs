@@ -3,6 +3,8 @@
 //! The live session state (tunnels, timers) belongs to the session layer; this table is what
 //! survives a restart and what HR syncs and card revocations act on.
 
+use std::net::Ipv4Addr;
+
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 use vigie_certs::IdNat;
@@ -65,26 +67,46 @@ impl Directory {
         Ok(ended)
     }
 
-    /// Records a new live session.
+    /// Records a new live session, holding tunnel address `address`.
     pub fn start_session(
         &self,
         id: &str,
         id_nat: &IdNat,
         card: &CardRef,
+        address: Ipv4Addr,
         now: DateTime<Utc>,
     ) -> Result<(), DirectoryError> {
         self.conn.execute(
-            "INSERT INTO sessions (id, id_nat, card_serial, card_issuer, started_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO sessions (id, id_nat, card_serial, card_issuer, started_at,
+                                   tunnel_address)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 id,
                 id_nat.as_str(),
                 card.serial(),
                 card.issuer(),
-                time_text(now)
+                time_text(now),
+                address.to_string()
             ],
         )?;
         Ok(())
+    }
+
+    /// The live sessions with their tunnel address, for a connector that starts again: the
+    /// sessions it was serving when it stopped. Rows without a usable address are left out.
+    pub fn sessions_to_restore(&self) -> Result<Vec<(LiveSessionRow, Ipv4Addr)>, DirectoryError> {
+        let live = self.list_live_sessions()?;
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT tunnel_address FROM sessions WHERE id = ?1")?;
+        let mut restored = Vec::new();
+        for row in live {
+            let address: Option<String> = statement.query_row([&row.id], |r| r.get(0))?;
+            if let Some(address) = address.and_then(|a| a.parse().ok()) {
+                restored.push((row, address));
+            }
+        }
+        Ok(restored)
     }
 
     /// The ids of a person's live sessions.
@@ -183,8 +205,16 @@ mod tests {
             .unwrap();
         let card = CardRef::new("01", "CN=TEST");
         let now = Utc::now();
-        directory.start_session("aa", &id_nat, &card, now).unwrap();
-        directory.start_session("bb", &id_nat, &card, now).unwrap();
+        let address = Ipv4Addr::new(100, 96, 0, 2);
+        directory
+            .start_session("aa", &id_nat, &card, address, now)
+            .unwrap();
+        directory
+            .start_session("bb", &id_nat, &card, address, now)
+            .unwrap();
+        let restored = directory.sessions_to_restore().unwrap();
+        assert_eq!(restored.len(), 2);
+        assert_eq!(restored[0].1, address);
 
         assert_eq!(directory.list_live_sessions().unwrap().len(), 2);
         assert!(directory.end_session("aa", "client quit", now).unwrap());

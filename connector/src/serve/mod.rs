@@ -185,6 +185,7 @@ impl Server {
             .apps()
             .map_err(|e| ServeError::Config(format!("cannot read the published apps: {e}")))?;
         let registry = Arc::new(Registry::new(config.addresses.clients));
+        let restored = roaming::restore(&directory, &registry, config.session.card_grace);
         let sso = sso_hook::prepare(config, &directory, &apps, registry.clone()).await?;
         let builtin: Vec<_> = sso.iter().flat_map(|s| s.nat.clone()).collect();
         let dataplane = crate::dataplane::hook::start(config, key.secret(), &apps, &builtin)
@@ -207,6 +208,9 @@ impl Server {
             sso_app: sso.as_ref().map(|s| s.app.clone()),
             parking: roaming::Parking::default(),
         });
+        for (id, parked) in restored {
+            shared.parking.park(id, parked);
+        }
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tcp_tls));
         Ok(Self {
             shared,
@@ -229,8 +233,10 @@ impl Server {
         &self.shared.registry
     }
 
-    /// Serves until `shutdown` completes, then ends every session with
-    /// [`vigie_protocol::Code::CONNECTOR_SHUTTING_DOWN`].
+    /// Serves until `shutdown` completes, then tells every client the connector is
+    /// restarting ([`vigie_protocol::Code::CONNECTOR_RESTARTING`]): the sessions stay live in
+    /// the directory, and come back with their card when the connector starts again within
+    /// `[session] card_grace` ([`roaming`]).
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let tcp = tokio::spawn(listen_tcp::serve(
             self.tcp,
@@ -251,7 +257,7 @@ impl Server {
         revocation.abort();
         parked.abort();
         let registry = &self.shared.registry;
-        registry.end_all(vigie_protocol::Code::CONNECTOR_SHUTTING_DOWN);
+        registry.end_all(vigie_protocol::Code::CONNECTOR_RESTARTING);
         // Clients hear the end message and close; QUIC connections close last.
         for _ in 0..50 {
             if registry.is_empty() && self.quic.open_connections() == 0 {

@@ -181,10 +181,10 @@ async fn start(shared: &Shared, live: &LiveSession, peer: Peer) -> Result<Sessio
     shared.rng.fill(&mut id).map_err(|_| Code::INTERNAL_ERROR)?;
     let id = SessionId(id);
     let directory = shared.directory.clone();
-    let (id_nat, card) = (live.id_nat.clone(), live.card.clone());
+    let (id_nat, card, address) = (live.id_nat.clone(), live.card.clone(), live.tunnel_address);
     let recorded = tokio::task::spawn_blocking(move || {
         let directory = directory.lock().unwrap_or_else(|e| e.into_inner());
-        directory.start_session(&hex(&id), &id_nat, &card, Utc::now())
+        directory.start_session(&hex(&id), &id_nat, &card, address, Utc::now())
     })
     .await;
     if !matches!(recorded, Ok(Ok(()))) {
@@ -243,6 +243,9 @@ pub(super) async fn audited(shared: &Shared, event: AuditEvent) -> Result<(), Co
 fn grant(shared: &Shared, id: SessionId, live: &LiveSession, card_not_after: u64) -> SessionGrant {
     let limits = &shared.limits;
     let now = Utc::now().timestamp().max(0).unsigned_abs();
+    // A resumed session keeps what is left of its lifetime, counted from its first grant.
+    let lived = Duration::from_secs(now.saturating_sub(live.started));
+    let max_lifetime = limits.max_lifetime.saturating_sub(lived);
     SessionGrant {
         version: vigie_protocol::limits::PROTOCOL_VERSION,
         session_id: id,
@@ -252,10 +255,9 @@ fn grant(shared: &Shared, id: SessionId, live: &LiveSession, card_not_after: u64
         apps: live.apps.iter().map(published_app).collect(),
         dns_server: limits.dns_server,
         idle_timeout: Some(limits.idle_timeout),
-        max_lifetime: Some(lifetime(limits.max_lifetime, card_not_after, now)),
+        max_lifetime: Some(lifetime(max_lifetime, card_not_after, now)),
         reproof_interval: Some(limits.reproof_interval),
-        // TODO: resuming on another workstation needs a token store; until then clients
-        // start a new session after a reconnect.
+        // Sessions resume by their card (see `roaming`), not by a token.
         resume_token: None,
     }
 }
@@ -264,7 +266,7 @@ fn grant(shared: &Shared, id: SessionId, live: &LiveSession, card_not_after: u64
 /// outlive the card certificate (at least a second, so the grant stays valid).
 fn lifetime(configured: Duration, card_not_after: u64, now: u64) -> Duration {
     let left = Duration::from_secs(card_not_after.saturating_sub(now).max(1));
-    configured.min(left)
+    configured.min(left).max(Duration::from_secs(1))
 }
 
 fn published_app(app: &AppAccess) -> PublishedApp {

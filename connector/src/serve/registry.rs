@@ -83,6 +83,12 @@ impl Registry {
         Some(free)
     }
 
+    /// Reserves `address` for a session restored after a restart; false if it is taken or
+    /// outside the clients' range.
+    pub fn reserve_exact(&self, address: Ipv4Addr) -> bool {
+        self.clients.contains(address) && self.lock().addresses.insert(address)
+    }
+
     /// Gives back an address reserved for a session that never started.
     pub fn release_address(&self, address: Ipv4Addr) {
         self.lock().addresses.remove(&address);

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use chrono::Utc;
 use vigie_protocol::{Code, SessionId};
 
 use super::Shared;
@@ -36,10 +37,12 @@ const HANDOVER: Duration = Duration::from_secs(3);
 pub struct Parked {
     /// The session as it was.
     pub live: LiveSession,
-    /// Where it was last connected from.
-    pub peer: Peer,
+    /// Where it was last connected from (none for a session restored after a restart).
+    pub peer: Option<Peer>,
     /// When it ends if its card has not come back.
     pub until: Instant,
+    /// Why it waits, and so why it ends if its card does not come back in time.
+    pub reason: Code,
 }
 
 /// The parked sessions.
@@ -116,7 +119,8 @@ pub async fn watch(shared: Arc<Shared>) {
     loop {
         tick.tick().await;
         for (id, parked) in shared.parking.take_expired(Instant::now()) {
-            finish(&shared, id, parked, Code::CARD_REMOVED).await;
+            let reason = parked.reason;
+            finish(&shared, id, parked, reason).await;
         }
         for (id, reason) in ended_in_directory(&shared).await {
             if let Some(parked) = shared.parking.take(&id) {
@@ -167,21 +171,34 @@ async fn finish(shared: &Shared, id: SessionId, parked: Parked, reason: Code) {
 }
 
 /// Audits a session leaving its connection to wait for its card.
-pub fn parked_event(id: &SessionId, live: &LiveSession, peer: Peer, grace: Duration) -> AuditEvent {
+pub fn parked_event(
+    id: &SessionId,
+    live: &LiveSession,
+    peer: Peer,
+    reason: Code,
+    grace: Duration,
+) -> AuditEvent {
     AuditEvent::new(
         AuditKind::SessionSuspend,
         Actor::Card(live.id_nat.to_string()),
     )
     .field("session", hex(id))
     .field("id_nat", live.id_nat.as_str())
-    .field("reason", Code::CARD_REMOVED.number())
+    .field("reason", reason.number())
     .field("detached", true)
     .field("grace_seconds", grace.as_secs())
     .field("peer", peer.address.to_string())
 }
 
-/// Audits a session coming back with its card, maybe on another workstation.
-pub fn resumed_event(id: &SessionId, live: &LiveSession, from: Peer, to: Peer) -> AuditEvent {
+/// Audits a session coming back with its card, maybe on another workstation or after a
+/// connector restart.
+pub fn resumed_event(
+    id: &SessionId,
+    live: &LiveSession,
+    from: Option<Peer>,
+    to: Peer,
+) -> AuditEvent {
+    let from = from.map_or_else(|| "connector restart".to_owned(), |p| p.address.to_string());
     AuditEvent::new(
         AuditKind::SessionResume,
         Actor::Card(live.id_nat.to_string()),
@@ -189,7 +206,96 @@ pub fn resumed_event(id: &SessionId, live: &LiveSession, from: Peer, to: Peer) -
     .field("session", hex(id))
     .field("id_nat", live.id_nat.as_str())
     .field("tunnel_address", live.tunnel_address.to_string())
-    .field("from_peer", from.address.to_string())
+    .field("from_peer", from)
     .field("peer", to.address.to_string())
     .field("transport", to.transport)
+}
+
+/// The sessions a stopped connector left live in the directory, parked again for `grace`:
+/// their clients reconnect with their card and get them back. Their tunnel addresses are
+/// reserved again; a session that cannot be restored (its person gone, its address taken)
+/// is ended in the directory.
+pub fn restore(
+    directory: &crate::directory::Directory,
+    registry: &super::registry::Registry,
+    grace: Duration,
+) -> Vec<(SessionId, Parked)> {
+    let rows = match directory.sessions_to_restore() {
+        Ok(rows) => rows,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the sessions to restore");
+            return Vec::new();
+        }
+    };
+    let until = Instant::now() + grace;
+    let mut restored = Vec::new();
+    for (row, address) in rows {
+        let id_nat = vigie_certs::IdNat::parse(&row.id_nat).ok();
+        let person = id_nat.and_then(|n| directory.person(&n).ok().flatten());
+        let (Some(id), Some(person)) = (parse_id(&row.id), person) else {
+            let _ = directory.end_session(&row.id, "not-restored", Utc::now());
+            continue;
+        };
+        if !registry.reserve_exact(address) {
+            let _ = directory.end_session(&row.id, "not-restored", Utc::now());
+            continue;
+        }
+        let started = chrono::DateTime::parse_from_rfc3339(&row.started_at)
+            .map_or(0, |t| t.timestamp().max(0).unsigned_abs());
+        let live = LiveSession {
+            id_nat: person.id_nat.clone(),
+            person: Arc::new(person),
+            started,
+            card: row.card,
+            certificates: Arc::new([]),
+            tunnel_address: address,
+            client_key: vigie_protocol::WireGuardKey([0; 32]),
+            apps: Vec::new(),
+            ender: tokio::sync::mpsc::channel(1).0,
+            card_out: Arc::default(),
+        };
+        let reason = Code::CONNECTOR_RESTARTING;
+        restored.push((
+            id,
+            Parked {
+                live,
+                peer: None,
+                until,
+                reason,
+            },
+        ));
+    }
+    if !restored.is_empty() {
+        tracing::info!(
+            count = restored.len(),
+            "sessions wait for their clients to reconnect"
+        );
+    }
+    restored
+}
+
+/// A session id from its hex form.
+fn parse_id(text: &str) -> Option<SessionId> {
+    let mut id = [0u8; 16];
+    if text.len() != 32 {
+        return None;
+    }
+    for (i, byte) in id.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(SessionId(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_read_back_from_hex() {
+        let id = SessionId([0xab; 16]);
+        assert_eq!(parse_id(&hex(&id)), Some(id));
+        assert_eq!(parse_id("ab"), None);
+        assert_eq!(parse_id(&"zz".repeat(16)), None);
+        assert_eq!(parse_id(&"é".repeat(16)), None);
+    }
 }

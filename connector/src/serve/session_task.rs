@@ -277,11 +277,12 @@ impl Task {
             .as_ref()
             .is_some_and(|(_, live)| live.card_out.load(Ordering::Relaxed));
         ending.reason == Code::SESSION_MOVED
+            || ending.reason == Code::CONNECTOR_RESTARTING
             || (card_out && ending.reason == Code::PEER_UNRESPONSIVE)
     }
 
     /// Takes the session off this connection to wait for its card.
-    async fn park(&mut self, id: SessionId) {
+    async fn park(&mut self, id: SessionId, reason: Code) {
         if let Some(plane) = &self.shared.dataplane {
             plane.remove_session(&id);
         }
@@ -289,12 +290,18 @@ impl Task {
             return;
         };
         let grace = self.shared.limits.card_grace;
-        let event = super::roaming::parked_event(&id, &live, self.peer, grace);
+        let event = super::roaming::parked_event(&id, &live, self.peer, reason, grace);
         let _ = pipeline::audited(&self.shared, event).await;
         let parked = super::roaming::Parked {
             live,
-            peer: self.peer,
+            peer: Some(self.peer),
             until: Instant::now() + grace,
+            // Connection lost with the card out: it ends, if it does, for the card.
+            reason: if reason == Code::PEER_UNRESPONSIVE {
+                Code::CARD_REMOVED
+            } else {
+                reason
+            },
         };
         self.shared.parking.park(id, parked);
         tracing::info!("session waits for its card");
@@ -307,7 +314,7 @@ impl Task {
             return;
         };
         if waits {
-            return self.park(id).await;
+            return self.park(id, ending.reason).await;
         }
         self.ended = Some(id);
         if let Some(plane) = &self.shared.dataplane {

@@ -262,6 +262,15 @@ impl Served {
         assert!(status.success());
     }
 
+    /// Starts the connector again on the same site, after it stopped; its new address.
+    pub fn restart(&mut self) -> SocketAddr {
+        let _ = self.child.wait();
+        let (child, address) = start(&self.site);
+        self.child = child;
+        self.address = address;
+        address
+    }
+
     /// Waits for the connector to exit; its exit code.
     pub fn wait(&mut self) -> Option<i32> {
         self.child.wait().expect("wait").code()
