@@ -334,3 +334,33 @@ fn pulling_the_card_stops_the_tunnel_until_the_card_is_back() {
     assert!(mailboxes.contains("INBOX"), "{mailboxes}");
     clinician.down(&mut session);
 }
+
+#[test]
+fn a_connector_restart_gives_the_session_back_to_the_same_vigie_up() {
+    let Some((hospital, mut connector)) = lab() else {
+        return;
+    };
+    let laptop = hospital.laptop();
+    let (clinician, mut session, before) = up(&hospital, &laptop, "cps3-doctor");
+    let page = eventually("the web app", || laptop.http_get(DPI));
+    assert!(page.contains(&WebApp::marker("dpi")), "{page}");
+
+    connector.restart(Some(&hospital.connector));
+    clinician.wait_state(&mut session, "reconnecting");
+    // The same `vigie up` reconnects with the card it holds (no new PIN) and gets the
+    // same session, with the same tunnel address, back.
+    let after = clinician.wait_state(&mut session, "active");
+    assert_eq!(after.pid, before.pid);
+    assert_eq!(after.session_id, before.session_id, "{}", session.output());
+    assert_eq!(after.tunnel_address, before.tunnel_address);
+    assert!(
+        session.output().contains("reconnecting"),
+        "{}",
+        session.output()
+    );
+    let page = eventually("the web app after the restart", || laptop.http_get(DPI));
+    assert!(page.contains(&WebApp::marker("dpi")), "{page}");
+    let resumed = connector.wait_audit("session.resume", 1);
+    assert_eq!(resumed.len(), 1, "{resumed:#?}");
+    clinician.down(&mut session);
+}

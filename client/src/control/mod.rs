@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::ServerName;
 use tokio::sync::mpsc;
 use tracing::warn;
-use vigie_protocol::{Capabilities, ClientSession, Hello, SessionConfig};
+use vigie_protocol::{Capabilities, ClientSession, Code, Hello, SessionConfig};
 
 pub use connect::Transport;
 pub use error::{UpError, exit};
@@ -115,28 +115,107 @@ async fn up_claimed(
         target.display
     );
     let (mut channel, udp_blocked) =
-        open_channel(config, &target, generation, tls, &mut screen).await?;
+        open_channel(config, &target, generation, tls.clone(), &mut screen).await?;
     status.transport = Some(channel.transport().to_string());
 
     // The secret stays here for the tunnel; only the public half leaves.
-    let key = TunnelKey::generate()?;
-    let session = new_session(&key, config.tunnel.is_some())?;
-    let tunnel = TunnelSlot::new(key, config.tunnel.clone(), udp_blocked);
+    let (session, tunnel) = fresh_session(config, udp_blocked)?;
     let (quit_tx, quit) = mpsc::channel(4);
     state.listen(quit_tx.clone())?;
     spawn_signal_watch(quit_tx);
     let (watcher, card_events) = watch_cards();
-    let inputs = Inputs { quit, card_events };
+    let mut inputs = Inputs { quit, card_events };
     let card = SessionCard {
         card,
         reader,
         reopen,
     };
     let mut driver = Driver::new(session, card, state.clone(), status, screen, target, tunnel);
-    let result = driver.run(channel.stream(), inputs).await;
-    channel.close().await;
+    let result = loop {
+        let result = driver.run(channel.stream(), &mut inputs).await;
+        channel.close().await;
+        match result {
+            Err(error) if driver.was_granted() && reconnects_after(&error) => {
+                let Some(again) =
+                    reconnect(config, &mut driver, generation, &tls, &mut inputs).await?
+                else {
+                    break Ok(());
+                };
+                channel = again;
+            }
+            other => break other,
+        }
+    };
     drop(watcher);
     result
+}
+
+/// A new session and its tunnel, with a fresh WireGuard key pair.
+fn fresh_session(
+    config: &UpConfig,
+    udp_blocked: bool,
+) -> Result<(ClientSession, TunnelSlot), UpError> {
+    let key = TunnelKey::generate()?;
+    let session = new_session(&key, config.tunnel.is_some())?;
+    Ok((
+        session,
+        TunnelSlot::new(key, config.tunnel.clone(), udp_blocked),
+    ))
+}
+
+/// Whether a granted session that ended this way comes back by itself: the connector
+/// restarts, or the connection broke. The connector keeps the session for the card.
+fn reconnects_after(error: &UpError) -> bool {
+    match error {
+        UpError::Ended { code } => *code == Code::CONNECTOR_RESTARTING,
+        UpError::Stopped { code } => *code == Code::PEER_UNRESPONSIVE,
+        UpError::ConnectionLost(_) => true,
+        _ => false,
+    }
+}
+
+/// How long `vigie up` keeps trying to reach the connector again.
+const RECONNECT_FOR: Duration = Duration::from_secs(5 * 60);
+/// The pause between two tries.
+const RECONNECT_EVERY: Duration = Duration::from_secs(2);
+
+/// Connects again with the same card, whose PIN is still verified, so nobody is asked for
+/// it; the connector gives the session back. `None` when the user quit meanwhile.
+async fn reconnect(
+    config: &UpConfig,
+    driver: &mut Driver,
+    generation: Generation,
+    tls: &rustls::ClientConfig,
+    inputs: &mut Inputs,
+) -> Result<Option<Channel>, UpError> {
+    driver.tell("The connection to the connector was interrupted: reconnecting with your card...");
+    let _ = driver.state.write(&Status {
+        state: "reconnecting".into(),
+        ..driver.status.clone()
+    });
+    let deadline = Instant::now() + RECONNECT_FOR;
+    let mut sink: Box<dyn Write + Send> = Box::new(std::io::sink());
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(RECONNECT_EVERY) => {}
+            Some(()) = inputs.quit.recv() => {
+                driver.tell("Ending the session.");
+                return Ok(None);
+            }
+        }
+        let opened = open_channel(config, &driver.target, generation, tls.clone(), &mut sink).await;
+        match opened {
+            Ok((channel, udp_blocked)) => {
+                let (session, tunnel) = fresh_session(config, udp_blocked)?;
+                driver.restart(session, tunnel, channel.transport().to_string());
+                return Ok(Some(channel));
+            }
+            Err(error) if Instant::now() < deadline => {
+                tracing::debug!(%error, "the connector is not back yet");
+            }
+            Err(error) => return Err(error),
+        }
+    }
 }
 
 /// The control channel, and whether it found UDP blocked (QUIC got no answer).

@@ -95,7 +95,7 @@ impl Driver {
     pub async fn run(
         &mut self,
         stream: &mut dyn ControlStream,
-        mut inputs: Inputs,
+        inputs: &mut Inputs,
     ) -> Result<(), UpError> {
         let mut buffer = vec![0u8; 16 * 1024];
         let mut status_tick = tokio::time::interval(STATUS_EVERY);
@@ -138,6 +138,27 @@ impl Driver {
                 _ = status_tick.tick() => self.refresh_tunnel_status(),
             }
         }
+    }
+
+    /// Whether the connector granted the session this driver ran.
+    pub fn was_granted(&self) -> bool {
+        self.granted
+    }
+
+    /// Starts over on a new connection with a new session and tunnel, after the connector
+    /// restarted or the connection broke; the card, its PIN and the screen stay.
+    pub fn restart(&mut self, session: ClientSession, tunnel: TunnelSlot, transport: String) {
+        self.session = session;
+        self.tunnel = tunnel;
+        self.granted = false;
+        self.failure = None;
+        self.status.transport = Some(transport);
+        let _ = self.set_state("connecting");
+    }
+
+    /// Tells the user something, on the screen.
+    pub fn tell(&mut self, text: &str) {
+        self.say(text);
     }
 
     async fn flush_last(&mut self, stream: &mut dyn ControlStream) {

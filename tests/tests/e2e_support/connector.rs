@@ -140,34 +140,29 @@ impl Connector {
             let cert = cert.to_string_lossy();
             admin(&dir, &["card", "enrol", "--idnat", id_nat, "--cert", &cert]);
         }
-        let program = binaries().connector.to_str().expect("a UTF-8 path");
-        let mut command = match netns {
-            Some(netns) => netns.command(program),
-            None => Command::new(program),
-        };
-        let mut child = command
-            .current_dir(dir.path())
-            .arg("--config")
-            .arg(dir.path().join("connector.toml"))
-            .args(["-vv", "serve"])
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(dir.path().join("serve.log")).expect("log"))
-            .spawn()
-            .expect("start vigie-connector serve");
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("stdout");
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("the listening line");
-        let address = line
-            .split_whitespace()
-            .find_map(|word| word.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        let (child, address) = spawn(&dir, netns);
         Self {
             address,
             dir,
             child,
         }
+    }
+
+    /// Stops the connector as systemd does (SIGTERM), waits for it, and starts it again on
+    /// the same site, inside `netns` when given.
+    pub fn restart(&mut self, netns: Option<&NetNs>) {
+        let pid = self.child.id().to_string();
+        let stopped = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(stopped.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        let status = self.child.wait().expect("the connector exits");
+        assert!(
+            status.success(),
+            "the connector stopped badly: {status}\n{}",
+            self.log()
+        );
+        let (child, address) = spawn(&self.dir, netns);
+        self.child = child;
+        self.address = address;
     }
 
     /// Runs an admin command on the site while it serves; it must succeed. Its output.
@@ -241,6 +236,43 @@ impl Drop for Connector {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts `vigie-connector serve` on the site in `dir`; the process and its address.
+fn spawn(dir: &TempDir, netns: Option<&NetNs>) -> (Child, SocketAddr) {
+    let program = binaries().connector.to_str().expect("a UTF-8 path");
+    let mut command = match netns {
+        Some(netns) => netns.command(program),
+        None => Command::new(program),
+    };
+    let mut child = command
+        .current_dir(dir.path())
+        .arg("--config")
+        .arg(dir.path().join("connector.toml"))
+        .args(["-vv", "serve"])
+        .stdout(Stdio::piped())
+        .stderr(log_file(dir))
+        .spawn()
+        .expect("start vigie-connector serve");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("stdout");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the listening line");
+    let address = line
+        .split_whitespace()
+        .find_map(|word| word.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    (child, address)
+}
+
+/// The connector's log file, appended to across restarts.
+fn log_file(dir: &TempDir) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.path().join("serve.log"))
+        .expect("the connector's log")
 }
 
 /// The text without its terminal colour sequences (`ESC [ … m`).
