@@ -19,6 +19,10 @@
 //! crl_grace = "1d"                 # admissions go on this long past a CRL's nextUpdate
 //! blocklist = "/etc/vigie/blocklist.toml"   # optional emergency blocklist
 //! refresh = "10s"                  # how often CRL and blocklist files are looked at again
+//! crl_urls = ["http://igc-sante.esante.gouv.fr/CRL/ACI-EL-PP.crl"]
+//!                                  # fetched by the connector into <[state] dir>/crl-fetched/,
+//!                                  # read with the `crls` above; http:// only (a CRL is signed)
+//! crl_fetch_every = "1h"           # at least 1m; after a failure, retried sooner (10s to 5m)
 //!
 //! [session]
 //! idle_timeout = "15m"
@@ -30,7 +34,7 @@
 //!                                  # it, on this workstation or another
 //!
 //! [state]
-//! dir = "/var/lib/vigie"           # the connector's WireGuard key lives here
+//! dir = "/var/lib/vigie"           # the connector's WireGuard key and fetched CRLs live here
 //! ```
 //!
 //! Durations are written as a number and a unit: `s`, `m`, `h` or `d`.
@@ -40,6 +44,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use super::crl_fetch::HttpUrl;
 
 /// `[listen]`: where the connector answers clients.
 #[derive(Clone, Debug, Deserialize)]
@@ -125,6 +131,13 @@ pub struct TrustFiles {
     /// and the live sessions whose card it now refuses end.
     #[serde(default = "default_refresh", with = "duration")]
     pub refresh: Duration,
+    /// CRLs the connector fetches itself (`http://` only), into `<[state] dir>/crl-fetched/`;
+    /// never from addresses found in client certificates.
+    #[serde(default)]
+    pub crl_urls: Vec<HttpUrl>,
+    /// How often each of `crl_urls` is fetched again.
+    #[serde(default = "default_crl_fetch_every", with = "duration")]
+    pub crl_fetch_every: Duration,
 }
 
 fn default_crl_grace() -> Duration {
@@ -133,6 +146,12 @@ fn default_crl_grace() -> Duration {
 fn default_refresh() -> Duration {
     Duration::from_secs(10)
 }
+fn default_crl_fetch_every() -> Duration {
+    Duration::from_secs(3600)
+}
+
+/// CRL servers are public services: no connector asks one more often than this.
+pub const MIN_CRL_FETCH_EVERY: Duration = Duration::from_secs(60);
 
 impl Default for TrustFiles {
     fn default() -> Self {
@@ -143,6 +162,8 @@ impl Default for TrustFiles {
             crl_grace: default_crl_grace(),
             blocklist: None,
             refresh: default_refresh(),
+            crl_urls: Vec::new(),
+            crl_fetch_every: default_crl_fetch_every(),
         }
     }
 }
@@ -245,6 +266,7 @@ impl ServeSections<'_> {
                 return Err(format!("{key} must be at least 1s"));
             }
         }
+        self.check_crl_fetch()?;
         if session.endpoints.len() > vigie_protocol::limits::MAX_ENDPOINTS {
             return Err(format!(
                 "session.endpoints lists {} endpoints; at most {} fit in a grant",
@@ -254,9 +276,23 @@ impl ServeSections<'_> {
         }
         Ok(())
     }
+
+    /// `[trust] crl_fetch_every` spares the CRL servers; a URL listed twice would have two
+    /// fetches write one file.
+    fn check_crl_fetch(&self) -> Result<(), String> {
+        if self.trust.crl_fetch_every < MIN_CRL_FETCH_EVERY {
+            return Err("trust.crl_fetch_every must be at least 1m".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        match self.trust.crl_urls.iter().find(|url| !seen.insert(*url)) {
+            Some(twice) => Err(format!("trust.crl_urls lists {twice} twice")),
+            None => Ok(()),
+        }
+    }
 }
 
-/// Makes every relative path of the sections relative to `base` (the file's folder).
+/// Makes every relative path of the sections relative to `base` (the file's folder); URLs
+/// are not paths and stay as written.
 pub fn resolve_paths(
     tls: &mut TlsConfig,
     trust: &mut TrustFiles,
@@ -357,5 +393,37 @@ mod tests {
             session: &session,
         };
         assert!(sections.check().unwrap_err().contains("trust.refresh"));
+    }
+
+    fn trust_section(lines: &str) -> Result<TrustFiles, String> {
+        let trust: TrustFiles = toml::from_str(lines).map_err(|e| e.to_string())?;
+        let (listen, session) = (ListenConfig::default(), SessionLimits::default());
+        let sections = ServeSections {
+            listen: &listen,
+            trust: &trust,
+            session: &session,
+        };
+        sections.check().map(|()| trust)
+    }
+
+    #[test]
+    fn crl_urls_are_http_addresses_fetched_at_most_every_minute() {
+        let trust = trust_section("crl_urls = [\"http://crl.example/a.crl\"]").unwrap();
+        assert_eq!(trust.crl_urls[0].to_string(), "http://crl.example/a.crl");
+        assert_eq!(trust.crl_fetch_every, Duration::from_secs(3600));
+        let error = trust_section("crl_urls = [\"https://crl.example/a.crl\"]").unwrap_err();
+        assert!(
+            error.contains("\"https://crl.example/a.crl\": https://"),
+            "{error}"
+        );
+        let error = trust_section("crl_fetch_every = \"59s\"").unwrap_err();
+        assert!(
+            error.contains("trust.crl_fetch_every must be at least 1m"),
+            "{error}"
+        );
+        assert!(trust_section("crl_fetch_every = \"1m\"").is_ok());
+        let twice = "crl_urls = [\"http://crl.example/a.crl\", \"http://CRL.example:80/a.crl\"]";
+        let error = trust_section(twice).unwrap_err();
+        assert!(error.contains("twice"), "{error}");
     }
 }

@@ -30,7 +30,7 @@ pub fn trust_config(files: &TrustFiles) -> Result<TrustConfig, ServeError> {
     Ok(config)
 }
 
-/// Every CRL of `[trust] crls`.
+/// Every CRL of `[trust] crls` (in `serve`, the folder of fetched CRLs is among them).
 pub fn crls(files: &TrustFiles) -> Result<Vec<CertificateRevocationListDer<'static>>, ServeError> {
     let mut all = Vec::new();
     for path in expand(&files.crls)? {

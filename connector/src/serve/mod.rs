@@ -31,10 +31,10 @@
 //! ([`roaming`]).
 //!
 //! A changed CRL or blocklist file is read again while the connector runs, and the live
-//! sessions whose card it now refuses end ([`revocation`]).
+//! sessions whose card it now refuses end ([`revocation`]). The CRLs of `[trust] crl_urls`
+//! are fetched into a folder of the connector's own, read with the others ([`crl_fetch`]).
 //!
-//! Not here yet: fetching CRLs from their URLs (a scheduled job drops them in the `[trust]
-//! crls` folder), resume tokens.
+//! Not here yet: resume tokens.
 //!
 //! Unlike the rest of the crate, this module reads the clock: it is the connector's event
 //! loop.
@@ -42,6 +42,7 @@
 mod audit_sink;
 pub mod codes;
 pub mod config;
+pub mod crl_fetch;
 mod files;
 pub mod keys;
 mod listen_quic;
@@ -154,6 +155,7 @@ pub struct Server {
     acceptor: tokio_rustls::TlsAcceptor,
     local: SocketAddr,
     revocation: revocation::Watch,
+    crl_fetch: Option<crl_fetch::Fetcher>,
     sso: Option<sso_hook::SsoParts>,
 }
 
@@ -165,10 +167,14 @@ impl Server {
         directory: Directory,
         audit: AuditLog,
     ) -> Result<Self, ServeError> {
-        let revocation = revocation::Watch::new(&config.trust);
-        let verifier = Arc::new(Verifier::new(files::trust_config(&config.trust)?)?);
-        let identity = files::server_identity(&config.tls)?;
         let key = keys::WireGuardKeyPair::load_or_create(&config.state.dir)?;
+        let (trust_files, fetched) = revocation_files(config)?;
+        let revocation = revocation::Watch::new(&trust_files);
+        let trust = files::trust_config(&trust_files)?;
+        let (urls, every) = (&config.trust.crl_urls, config.trust.crl_fetch_every);
+        let crl_fetch = crl_fetch::Fetcher::new(urls, every, fetched, &trust);
+        let verifier = Arc::new(Verifier::new(trust)?);
+        let identity = files::server_identity(&config.tls)?;
         let audit = AuditSink::start(audit)
             .map_err(|e| ServeError::Config(format!("cannot start the audit writer: {e}")))?;
         let cards = Arc::new(tls::CardCertVerifier::new(verifier.clone(), audit.clone()));
@@ -219,6 +225,7 @@ impl Server {
             acceptor,
             local,
             revocation,
+            crl_fetch,
             sso,
         })
     }
@@ -246,6 +253,8 @@ impl Server {
         let quic = tokio::spawn(listen_quic::serve(self.quic.clone(), self.shared.clone()));
         let withdrawals = tokio::spawn(withdrawals::watch(self.shared.clone()));
         let revocation = tokio::spawn(self.revocation.run(self.shared.clone()));
+        let verifier = self.shared.verifier.clone();
+        let crl_fetch = self.crl_fetch.map(|f| tokio::spawn(f.run(verifier)));
         let parked = tokio::spawn(roaming::watch(self.shared.clone()));
         let sso = self.sso.map(|sso| tokio::spawn(sso.run()));
         shutdown.await;
@@ -255,6 +264,9 @@ impl Server {
         tcp.abort();
         withdrawals.abort();
         revocation.abort();
+        if let Some(crl_fetch) = crl_fetch {
+            crl_fetch.abort();
+        }
         parked.abort();
         let registry = &self.shared.registry;
         registry.end_all(vigie_protocol::Code::CONNECTOR_RESTARTING);
@@ -269,6 +281,17 @@ impl Server {
         quic.abort();
         let _ = tokio::time::timeout(Duration::from_secs(2), self.quic.wait_idle()).await;
     }
+}
+
+/// `[trust]` with the folder of fetched CRLs among the CRL sources (made if missing), so that
+/// a CRL fetched before a restart counts from the start, and the watcher sees new ones.
+fn revocation_files(
+    config: &ConnectorConfig,
+) -> Result<(config::TrustFiles, crl_fetch::Folder), ServeError> {
+    let folder = crl_fetch::Folder::prepare(&config.state.dir, &config.trust.crl_urls)?;
+    let mut trust = config.trust.clone();
+    trust.crls.push(folder.path().to_owned());
+    Ok((trust, folder))
 }
 
 /// QUIC's idle timeout: longer than the control protocol's dead-peer timer, which ends

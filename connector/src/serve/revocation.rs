@@ -1,10 +1,12 @@
 //! Revocation data followed while `serve` runs. Every `[trust] refresh` this module looks at
-//! the CRL files and the emergency blocklist named in `[trust]`; when one has changed (a
-//! newer CRL dropped in by the hospital's fetch job, an entry added to the blocklist by an
+//! the CRL files and the emergency blocklist named in `[trust]`, and at the folder of CRLs
+//! the connector fetches itself ([`super::crl_fetch`]); when one has changed (a newer CRL
+//! fetched or dropped in by a job of the hospital's, an entry added to the blocklist by an
 //! operator), it reads them again and swaps them into the verifier, so the next handshake
 //! sees them. Then it judges every live session's card again: a card the new data revokes or
-//! blocks ends its session with [`vigie_protocol::Code::CARD_REVOKED`], and the session's task does the rest
-//! (the client is told, the tunnel leaves the data plane, the end is audited).
+//! blocks ends its session with [`vigie_protocol::Code::CARD_REVOKED`], and the session's
+//! task does the rest (the client is told, the tunnel leaves the data plane, the end is
+//! audited).
 //!
 //! A file that cannot be read or parsed changes nothing: the data in force stays, and the
 //! operator is warned with the file named. The CRLs and the blocklist are swapped apart, so a
@@ -91,7 +93,8 @@ impl Watch {
                 tracing::warn!(
                     issuer = status.issuer,
                     "a CRL is past its next update and the grace: new admissions of its cards \
-                     are refused; put a fresh CRL in the [trust] crls folder"
+                     are refused; check that [trust] crl_urls lists its URL and that the URL \
+                     can be fetched, or put a fresh CRL in the [trust] crls folder"
                 );
             }
         }

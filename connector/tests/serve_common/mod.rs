@@ -115,9 +115,15 @@ pub fn serve_with(listen: &str, session: &str) -> Served {
 /// Starts a connector whose CRLs and blocklist are the site's own files, looked at again
 /// every second: `crl/` starts as a copy of the world's CRLs, `blocklist.toml` empty.
 pub fn serve_with_own_revocation() -> Served {
+    serve_with_own_revocation_and("")
+}
+
+/// [`serve_with_own_revocation`], with `trust` lines added to `[trust]`.
+pub fn serve_with_own_revocation_and(trust: &str) -> Served {
     let world = world();
-    let revocation = "crls = [\"crl\"]\nblocklist = \"blocklist.toml\"\nrefresh = \"1s\"";
-    let sections = serve_sections(&world, "", "", revocation);
+    let revocation =
+        format!("crls = [\"crl\"]\nblocklist = \"blocklist.toml\"\nrefresh = \"1s\"\n{trust}");
+    let sections = serve_sections(&world, "", "", &revocation);
     let site = Site::new(&sections);
     std::fs::create_dir(site.path("crl")).expect("the site's CRL folder");
     for entry in std::fs::read_dir(world.dir().join("crl")).expect("the world's CRLs") {
@@ -176,6 +182,28 @@ pub fn card_file(world: &World, card: &str, file: &str) -> PathBuf {
         .card_dir(card)
         .expect("a card of the world")
         .join(file)
+}
+
+/// A CRL from `card`'s CA, issued now (newer than the world's), that revokes the card.
+pub fn crl_revoking(world: &World, card: &str) -> Vec<u8> {
+    let der = std::fs::read(card_file(world, card, "auth.crt.der")).expect("the card");
+    let identity = vigie_certs::CardIdentity::from_der(&der).expect("a card identity");
+    let issuer = &world.card_entry(card).expect("the card's entry").issuer;
+    let ca = world.index().cas.iter().find(|ca| &ca.name == issuer);
+    let authority = world.authority(&ca.expect("the card's CA").stem);
+    let hex = &identity.card_serial;
+    let mut serial: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+        .collect();
+    if serial.first().is_some_and(|b| b & 0x80 != 0) {
+        serial.insert(0, 0); // a DER INTEGER: positive
+    }
+    let now = UnixTime::now().as_secs();
+    let crl = authority
+        .expect("the CA's key")
+        .crl(1_000, now, now + 7 * 86_400, &[(serial, now)]);
+    crl.expect("a CRL")
 }
 
 /// Runs `vigie-connector serve` and waits for its "listening on" line.
