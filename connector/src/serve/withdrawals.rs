@@ -16,7 +16,7 @@ use super::pipeline::hex;
 
 /// How often the directory is asked: the delay between an admin's command and the end of
 /// the session it withdraws.
-pub const EVERY: Duration = Duration::from_secs(2);
+pub const EVERY: Duration = Duration::from_secs(1);
 
 /// Watches for withdrawals until the connector stops.
 pub async fn watch(shared: Arc<Shared>) {
