@@ -5,37 +5,14 @@
 mod serve_common;
 
 use rustls::AlertDescription;
-use rustls_pki_types::UnixTime;
 use serve_common::client::refused_over_tcp;
-use serve_common::{PATIENCE, Served, card_file, ends_with, serve_with_own_revocation};
-use vigie_certs::CardIdentity;
+use serve_common::serve_with_own_revocation;
+use serve_common::{PATIENCE, Served, card_ca_stem, crl_revoking, ends_with};
 use vigie_protocol::Code;
 
 /// The ids of the sessions `session list` shows.
 fn listed(served: &Served) -> String {
     served.site.ok(&["session", "list"])
-}
-
-/// A CRL from the card's CA, newer than the world's, that revokes the card.
-fn crl_revoking(served: &Served, card: &str) -> (String, Vec<u8>) {
-    let world = &served.world;
-    let der = std::fs::read(card_file(world, card, "auth.crt.der")).expect("the card");
-    let identity = CardIdentity::from_der(&der).expect("a card identity");
-    let issuer = &world.card_entry(card).expect("the card's entry").issuer;
-    let ca = world.index().cas.iter().find(|ca| &ca.name == issuer);
-    let stem = ca.expect("the card's CA").stem.clone();
-    let hex = &identity.card_serial;
-    let mut serial: Vec<u8> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
-        .collect();
-    if serial.first().is_some_and(|b| b & 0x80 != 0) {
-        serial.insert(0, 0); // a DER INTEGER: positive
-    }
-    let now = UnixTime::now().as_secs();
-    let authority = world.authority(&stem).expect("the CA's key");
-    let crl = authority.crl(1_000, now, now + 7 * 86_400, &[(serial, now)]);
-    (stem, crl.expect("a CRL"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -47,7 +24,8 @@ async fn a_new_crl_and_a_blocklist_entry_end_the_live_sessions_of_their_cards() 
     let nurse_id = nurse_grant.session_id;
 
     // The doctor's CA publishes a CRL that lists her card; the fetch job drops it in place.
-    let (stem, crl) = crl_revoking(&served, "cps4-doctor");
+    let stem = card_ca_stem(&served.world, "cps4-doctor");
+    let crl = crl_revoking(&served.world, "cps4-doctor");
     let staged = served.site.path(&format!("{stem}.crl.part"));
     std::fs::write(&staged, crl).expect("write the CRL");
     let target = served.site.path("crl").join(format!("{stem}.crl"));

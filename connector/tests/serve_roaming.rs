@@ -19,6 +19,16 @@ async fn pull_card(control: &mut QuicControl) {
     control.flush().await.expect("the pause is sent");
 }
 
+/// The nurse is granted a session, pulls her card out and closes her laptop; her grant.
+async fn nurse_leaves_with_her_card(served: &Served) -> vigie_protocol::SessionGrant {
+    let (mut control, grant, quic) = served.granted("cps4-nurse").await;
+    pull_card(&mut control).await;
+    served.wait_log("client suspended");
+    drop(control);
+    quic.connection.close(0u32.into(), b"laptop closed");
+    grant
+}
+
 /// Waits until the audit log has `count` records of `kind`.
 fn audited(served: &Served, kind: &str, count: usize) -> Vec<serde_json::Value> {
     let records = served.wait_audit(kind, count);
@@ -61,12 +71,7 @@ async fn a_card_moved_to_another_workstation_takes_its_session_along() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_card_that_stays_out_ends_its_session_after_the_grace() {
     let served = serve_with("", "card_grace = \"2s\"");
-    let (mut control, grant, quic) = served.granted("cps4-nurse").await;
-    pull_card(&mut control).await;
-    served.wait_log("client suspended");
-    drop(control);
-    quic.connection.close(0u32.into(), b"laptop closed");
-    drop(quic);
+    let grant = nurse_leaves_with_her_card(&served).await;
 
     let ends = served.wait_audit("session.end", 1);
     assert_eq!(ends.len(), 1, "{ends:#?}");
@@ -93,12 +98,7 @@ async fn a_card_that_stays_out_ends_its_session_after_the_grace() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_waiting_session_killed_by_an_administrator_does_not_come_back() {
     let served = serve_with("", "card_grace = \"5m\"");
-    let (mut control, grant, quic) = served.granted("cps4-nurse").await;
-    pull_card(&mut control).await;
-    served.wait_log("client suspended");
-    drop(control);
-    quic.connection.close(0u32.into(), b"laptop closed");
-    drop(quic);
+    let grant = nurse_leaves_with_her_card(&served).await;
     served.wait_log("session waits for its card");
 
     let id = grant.session_id.to_string();

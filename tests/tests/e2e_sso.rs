@@ -13,12 +13,11 @@ mod e2e_support;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use e2e_support::clinician::{Clinician, Session};
 use e2e_support::connector::Connector;
 use e2e_support::hospital_net::{HospitalNet, Laptop};
-use e2e_support::{PATIENCE, TempDir, world};
+use e2e_support::{TempDir, eventually, world};
 use vigie_certs::pki::SSO_DNS;
 use vigie_lab::apps::{MailServer, TokenKey, TokenTrust};
 use vigie_lab::oidc_app::{HeaderApp, OidcPortal, PortalConfig};
@@ -69,17 +68,6 @@ fn site(hospital: &HospitalNet) -> e2e_support::connector::Site {
          [[sso.identity_header]]\napp = \"legacy\"\n"
     );
     site
-}
-
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Result<T, String>) -> T {
-    let start = Instant::now();
-    loop {
-        match f() {
-            Ok(value) => return value,
-            Err(error) if start.elapsed() > PATIENCE => panic!("{what}: {error}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(300)),
-        }
-    }
 }
 
 /// The value after `key=` on the portal's page.

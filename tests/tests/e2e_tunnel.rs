@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use e2e_support::clinician::{Clinician, Session};
 use e2e_support::connector::Connector;
 use e2e_support::hospital_net::{HospitalNet, Laptop, PUBLIC, UNPUBLISHED_PORT};
-use e2e_support::{PATIENCE, world};
+use e2e_support::{eventually, world};
 use vigie_client::control::{Status, exit};
 use vigie_lab::apps::WebApp;
 
@@ -48,18 +48,6 @@ fn app_address(status: &Status, name: &str) -> String {
     app.unwrap_or_else(|| panic!("no app {name} in {status:#?}"))
         .address
         .clone()
-}
-
-/// Retries `f` until it succeeds: the first packets wait for WireGuard's handshake.
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Result<T, String>) -> T {
-    let start = Instant::now();
-    loop {
-        match f() {
-            Ok(value) => return value,
-            Err(error) if start.elapsed() > PATIENCE => panic!("{what}: {error}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
 }
 
 /// Asserts curl failed to connect at all (exit 7: refused or unreachable), not a timeout.

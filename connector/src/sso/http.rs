@@ -219,13 +219,9 @@ async fn token(
     request: Request<Incoming>,
     now: u64,
 ) -> Response<Full<Bytes>> {
-    let basic = basic_credentials(request.headers());
-    let Some(form) = read_form(request).await else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "the body is not a form or too large",
-        );
+    let (basic, form) = match client_form(request).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
     };
     let jti = service.random();
     let keys = service.keys();
@@ -272,13 +268,9 @@ async fn introspect(
     request: Request<Incoming>,
     now: u64,
 ) -> Response<Full<Bytes>> {
-    let basic = basic_credentials(request.headers());
-    let Some(form) = read_form(request).await else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "the body is not a form or too large",
-        );
+    let (basic, form) = match client_form(request).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
     };
     let keys = service.keys();
     let mut issuer = service.issuer();
@@ -377,6 +369,19 @@ fn basic_credentials(headers: &hyper::HeaderMap) -> Option<(String, String)> {
             .unwrap_or_default()
     };
     Some((unescape(id), unescape(secret)))
+}
+
+/// An app's request: its HTTP Basic credentials, if any, and its form; or the answer that
+/// refuses a body that is not a form.
+async fn client_form(
+    request: Request<Incoming>,
+) -> Result<(Option<(String, String)>, Vec<(String, String)>), Response<Full<Bytes>>> {
+    let basic = basic_credentials(request.headers());
+    let form = read_form(request).await.ok_or_else(|| {
+        let why = "the body is not a form or too large";
+        oauth_error(StatusCode::BAD_REQUEST, "invalid_request", why)
+    })?;
+    Ok((basic, form))
 }
 
 async fn read_form(request: Request<Incoming>) -> Option<Vec<(String, String)>> {

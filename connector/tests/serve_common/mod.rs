@@ -184,13 +184,18 @@ pub fn card_file(world: &World, card: &str, file: &str) -> PathBuf {
         .join(file)
 }
 
+/// The file stem of `card`'s CA in the world (`elementaire-personnes`), which names its CRL.
+pub fn card_ca_stem(world: &World, card: &str) -> String {
+    let issuer = &world.card_entry(card).expect("the card's entry").issuer;
+    let ca = world.index().cas.iter().find(|ca| &ca.name == issuer);
+    ca.expect("the card's CA").stem.clone()
+}
+
 /// A CRL from `card`'s CA, issued now (newer than the world's), that revokes the card.
 pub fn crl_revoking(world: &World, card: &str) -> Vec<u8> {
     let der = std::fs::read(card_file(world, card, "auth.crt.der")).expect("the card");
     let identity = vigie_certs::CardIdentity::from_der(&der).expect("a card identity");
-    let issuer = &world.card_entry(card).expect("the card's entry").issuer;
-    let ca = world.index().cas.iter().find(|ca| &ca.name == issuer);
-    let authority = world.authority(&ca.expect("the card's CA").stem);
+    let authority = world.authority(&card_ca_stem(world, card));
     let hex = &identity.card_serial;
     let mut serial: Vec<u8> = (0..hex.len())
         .step_by(2)

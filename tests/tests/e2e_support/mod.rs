@@ -46,6 +46,19 @@ pub const SERVER_NAME: &str = "connector.vigie.test";
 /// A safety net: a broken client or connector fails the test instead of hanging it.
 pub const PATIENCE: Duration = Duration::from_secs(120);
 
+/// Retries `f` until it succeeds, for [`PATIENCE`]: the first packets through a tunnel wait
+/// for WireGuard's handshake, a server for its start.
+pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Result<T, String>) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        match f() {
+            Ok(value) => return value,
+            Err(error) if start.elapsed() > PATIENCE => panic!("{what}: {error}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
 /// The shared test world.
 pub fn world() -> World {
     World::shared(WORLD_SEED, UnixTime::now()).expect("the vigie-pki test world")
