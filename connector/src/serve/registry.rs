@@ -112,13 +112,14 @@ impl Registry {
         self.lock().sessions.remove(id)
     }
 
-    /// The live session of `card` whose card is out of its reader, if any.
-    pub fn card_out_session(&self, card: &CardRef) -> Option<SessionId> {
+    /// The live session of `card`, if any: the one whose card is out of its reader first.
+    /// A card is in one reader at a time, so another connection of the same card means that
+    /// session's card moved (or its connection went stale).
+    pub fn session_of_card(&self, card: &CardRef) -> Option<SessionId> {
         let inner = self.lock();
-        let mut sessions = inner.sessions.iter();
-        let (id, _) =
-            sessions.find(|(_, s)| &s.card == card && s.card_out.load(Ordering::Relaxed))?;
-        Some(*id)
+        let of_card = || inner.sessions.iter().filter(|(_, s)| &s.card == card);
+        let out = of_card().find(|(_, s)| s.card_out.load(Ordering::Relaxed));
+        out.or_else(|| of_card().next()).map(|(id, _)| *id)
     }
 
     /// A live session by id.
@@ -238,9 +239,11 @@ mod tests {
         assert_eq!(registry.len(), 1);
         let (found, live) = registry.at_address(first).unwrap();
         assert_eq!(found, SessionId([1; 16]));
-        assert_eq!(registry.card_out_session(&live.card), None);
+        assert_eq!(registry.session_of_card(&live.card), Some(found));
         live.card_out.store(true, Ordering::Relaxed);
-        assert_eq!(registry.card_out_session(&live.card), Some(found));
+        assert_eq!(registry.session_of_card(&live.card), Some(found));
+        let other = CardRef::new("02", "CN=X");
+        assert_eq!(registry.session_of_card(&other), None);
         assert!(registry.at_address(Ipv4Addr::new(100, 96, 0, 3)).is_none());
         assert!(registry.park(&SessionId([1; 16])).is_some());
         assert_eq!(

@@ -93,13 +93,14 @@ impl Parking {
     }
 }
 
-/// The waiting session of `card` for a new admission: a parked one, or one whose card is out
-/// in another connection, which is asked to hand it over. Its id and what it was.
+/// The waiting session of `card` for a new admission: a parked one, or the live one of
+/// another connection (its card moved, or that connection went stale: a laptop that changed
+/// network over TCP), which is asked to hand it over. Its id and what it was.
 pub async fn claim(shared: &Shared, card: &CardRef) -> Option<(SessionId, Parked)> {
     if let Some(found) = shared.parking.take_card(card) {
         return Some(found);
     }
-    let id = shared.registry.card_out_session(card)?;
+    let id = shared.registry.session_of_card(card)?;
     shared.registry.end(&id, Code::SESSION_MOVED);
     let deadline = Instant::now() + HANDOVER;
     while Instant::now() < deadline {
