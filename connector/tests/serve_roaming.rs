@@ -8,7 +8,7 @@ mod serve_common;
 use std::time::{Duration, Instant};
 
 use serve_common::client::{Control, SoftCard, connect_tcp};
-use serve_common::{PATIENCE, QuicControl, Served, ends_with, serve_with};
+use serve_common::{QuicControl, Served, ends_with, next_event, serve_with};
 use vigie_protocol::{ClientEvent, Code};
 
 /// The client pulls its card out: the session pauses.
@@ -133,31 +133,18 @@ async fn a_new_connection_of_the_same_card_takes_over_a_stale_one() {
         Control::new(reader, writer)
     };
     let mut stale = connect().await;
-    let ClientEvent::Granted(first) = next(&mut stale).await else {
+    let ClientEvent::Granted(first) = next_event(&mut stale).await else {
         panic!("a grant was expected");
     };
     let mut again = connect().await;
-    let ClientEvent::Granted(second) = next(&mut again).await else {
+    let ClientEvent::Granted(second) = next_event(&mut again).await else {
         panic!("a grant was expected");
     };
     assert_eq!(second.session_id, first.session_id);
     assert_eq!(second.tunnel_address, first.tunnel_address);
-    match next(&mut stale).await {
+    match next_event(&mut stale).await {
         ClientEvent::Ended(ending) => assert_eq!(ending.reason, Code::SESSION_MOVED),
         other => panic!("the stale connection should be told: {other:?}"),
     }
     assert_eq!(audited(&served, "session.start", 1).len(), 1);
-}
-
-/// The next event on any control stream, within the patience of the suite.
-async fn next<R, W>(control: &mut Control<R, W>) -> ClientEvent
-where
-    R: tokio::io::AsyncRead + Unpin,
-    W: tokio::io::AsyncWrite + Unpin,
-{
-    tokio::time::timeout(PATIENCE, control.next_event())
-        .await
-        .expect("the connector answers")
-        .expect("the stream works")
-        .expect("an event")
 }

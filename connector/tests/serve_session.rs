@@ -6,24 +6,9 @@ mod serve_common;
 use std::time::Duration;
 
 use serve_common::client::{Control, Quic, SoftCard, connect_quic, connect_tcp};
-use serve_common::{Served, serve_with};
+use serve_common::{PATIENCE, Served, next_event, serve_with};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use vigie_protocol::{ClientEvent, Code, Initiator};
-
-/// A safety net so a broken connector fails the test instead of hanging it.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-async fn next<R, W>(control: &mut Control<R, W>) -> ClientEvent
-where
-    R: tokio::io::AsyncRead + Unpin,
-    W: tokio::io::AsyncWrite + Unpin,
-{
-    tokio::time::timeout(PATIENCE, control.next_event())
-        .await
-        .expect("the connector answers")
-        .expect("the stream works")
-        .expect("an event before the end of the stream")
-}
 
 type QuicControl = Control<quinn::RecvStream, quinn::SendStream>;
 
@@ -33,7 +18,7 @@ async fn granted_quic(served: &Served, card: &SoftCard) -> (QuicControl, Quic) {
     let quic = connect_quic(served.address, config).await.expect("QUIC");
     let (send, recv) = quic.connection.open_bi().await.expect("a stream");
     let mut control = Control::new(recv, send);
-    let event = next(&mut control).await;
+    let event = next_event(&mut control).await;
     assert!(matches!(event, ClientEvent::Granted(_)), "{event:?}");
     (control, quic)
 }
@@ -46,12 +31,13 @@ async fn the_card_proves_itself_again_and_a_wrong_signature_ends_the_session() {
 
     // Two rounds: the second challenge only comes if the first answer was accepted.
     for round in 0..2 {
-        let ClientEvent::ReproofRequested { signing_input, .. } = next(&mut control).await else {
+        let ClientEvent::ReproofRequested { signing_input, .. } = next_event(&mut control).await
+        else {
             panic!("round {round}: a re-proof challenge was expected");
         };
         control.answer(&card, &signing_input).await.expect("answer");
     }
-    let ClientEvent::ReproofRequested { .. } = next(&mut control).await else {
+    let ClientEvent::ReproofRequested { .. } = next_event(&mut control).await else {
         panic!("the session goes on after good answers");
     };
     control.quit().await.expect("quit");
@@ -59,14 +45,14 @@ async fn the_card_proves_itself_again_and_a_wrong_signature_ends_the_session() {
     // Another session answers with a signature by someone else's key.
     let (mut control, _quic) = granted_quic(&served, &card).await;
     let impostor = SoftCard::load(&served.world, "cps4-nurse");
-    let ClientEvent::ReproofRequested { signing_input, .. } = next(&mut control).await else {
+    let ClientEvent::ReproofRequested { signing_input, .. } = next_event(&mut control).await else {
         panic!("a re-proof challenge was expected");
     };
     control
         .answer(&impostor, &signing_input)
         .await
         .expect("answer");
-    let ClientEvent::Ended(ending) = next(&mut control).await else {
+    let ClientEvent::Ended(ending) = next_event(&mut control).await else {
         panic!("the session ends");
     };
     assert_eq!(
@@ -97,9 +83,13 @@ async fn a_cps3_card_answers_with_pkcs1_over_tcp() {
     let stream = connect_tcp(served.address, config).await.expect("TLS 1.2");
     let (reader, writer) = tokio::io::split(stream);
     let mut control = Control::new(reader, writer);
-    assert!(matches!(next(&mut control).await, ClientEvent::Granted(_)));
+    assert!(matches!(
+        next_event(&mut control).await,
+        ClientEvent::Granted(_)
+    ));
     for _ in 0..2 {
-        let ClientEvent::ReproofRequested { signing_input, .. } = next(&mut control).await else {
+        let ClientEvent::ReproofRequested { signing_input, .. } = next_event(&mut control).await
+        else {
             panic!("a re-proof challenge was expected");
         };
         control.answer(&card, &signing_input).await.expect("answer");
@@ -181,10 +171,16 @@ async fn a_restart_keeps_live_sessions_for_their_cards_to_come_back() {
     let stream = connect_tcp(served.address, config).await.expect("TLS 1.2");
     let (reader, writer) = tokio::io::split(stream);
     let mut over_tcp = Control::new(reader, writer);
-    assert!(matches!(next(&mut over_tcp).await, ClientEvent::Granted(_)));
+    assert!(matches!(
+        next_event(&mut over_tcp).await,
+        ClientEvent::Granted(_)
+    ));
 
     served.terminate();
-    for event in [next(&mut over_quic).await, next(&mut over_tcp).await] {
+    for event in [
+        next_event(&mut over_quic).await,
+        next_event(&mut over_tcp).await,
+    ] {
         let ClientEvent::Ended(ending) = event else {
             panic!("the session ends: {event:?}");
         };
@@ -229,7 +225,10 @@ async fn a_second_connection_makes_the_card_sign_again() {
             assert_eq!(kind, Some(rustls::HandshakeKind::Full), "attempt {attempt}");
             let (reader, writer) = tokio::io::split(stream);
             let mut control = Control::new(reader, writer);
-            assert!(matches!(next(&mut control).await, ClientEvent::Granted(_)));
+            assert!(matches!(
+                next_event(&mut control).await,
+                ClientEvent::Granted(_)
+            ));
             control.quit().await.expect("quit");
             assert!(control.next_event().await.is_ok());
         }

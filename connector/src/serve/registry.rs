@@ -2,7 +2,7 @@
 //! handle to end it. The data plane and the session-ending features (admin kill, HR
 //! departure, revocation) work from here.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -54,7 +54,9 @@ pub struct Registry {
 #[derive(Debug, Default)]
 struct Inner {
     sessions: HashMap<SessionId, LiveSession>,
-    addresses: HashSet<Ipv4Addr>,
+    /// Every reserved tunnel address, and the live session holding it (none while it is
+    /// reserved for a session starting, or parked waiting for its card).
+    addresses: HashMap<Ipv4Addr, Option<SessionId>>,
 }
 
 impl Registry {
@@ -78,15 +80,23 @@ impl Registry {
             .clients
             .hosts()
             .skip(1)
-            .find(|a| !inner.addresses.contains(a))?;
-        inner.addresses.insert(free);
+            .find(|a| !inner.addresses.contains_key(a))?;
+        inner.addresses.insert(free, None);
         Some(free)
     }
 
     /// Reserves `address` for a session restored after a restart; false if it is taken or
     /// outside the clients' range.
     pub fn reserve_exact(&self, address: Ipv4Addr) -> bool {
-        self.clients.contains(address) && self.lock().addresses.insert(address)
+        if !self.clients.contains(address) {
+            return false;
+        }
+        let mut inner = self.lock();
+        let free = !inner.addresses.contains_key(&address);
+        if free {
+            inner.addresses.insert(address, None);
+        }
+        free
     }
 
     /// Gives back an address reserved for a session that never started.
@@ -96,7 +106,9 @@ impl Registry {
 
     /// Registers a granted session (its address reserved earlier).
     pub fn insert(&self, id: SessionId, session: LiveSession) {
-        self.lock().sessions.insert(id, session);
+        let mut inner = self.lock();
+        inner.addresses.insert(session.tunnel_address, Some(id));
+        inner.sessions.insert(id, session);
     }
 
     /// Forgets an ended session and frees its address.
@@ -109,7 +121,10 @@ impl Registry {
 
     /// Takes a session out to wait for its card elsewhere; its address stays reserved.
     pub fn park(&self, id: &SessionId) -> Option<LiveSession> {
-        self.lock().sessions.remove(id)
+        let mut inner = self.lock();
+        let session = inner.sessions.remove(id)?;
+        inner.addresses.insert(session.tunnel_address, None);
+        Some(session)
     }
 
     /// The live session of `card`, if any: the one whose card is out of its reader first.
@@ -154,9 +169,8 @@ impl Registry {
     /// The live session holding tunnel `address`, if any.
     pub fn at_address(&self, address: Ipv4Addr) -> Option<(SessionId, LiveSession)> {
         let inner = self.lock();
-        let mut sessions = inner.sessions.iter();
-        let (id, session) = sessions.find(|(_, s)| s.tunnel_address == address)?;
-        Some((*id, session.clone()))
+        let id = (*inner.addresses.get(&address)?)?;
+        Some((id, inner.sessions.get(&id)?.clone()))
     }
 
     /// Asks one live session to end with `reason`; false if it is not live here.
@@ -246,6 +260,10 @@ mod tests {
         assert_eq!(registry.session_of_card(&other), None);
         assert!(registry.at_address(Ipv4Addr::new(100, 96, 0, 3)).is_none());
         assert!(registry.park(&SessionId([1; 16])).is_some());
+        assert!(
+            registry.at_address(first).is_none(),
+            "a parked session has no traffic"
+        );
         assert_eq!(
             registry.reserve_address(),
             None,

@@ -64,19 +64,22 @@ impl Watch {
 
     /// One look: reads the files again if they changed, then judges the live sessions.
     async fn look(&mut self, shared: &Arc<Shared>) {
+        self.warn_stale(shared);
         let files = self.files.clone();
-        let Ok((stamp, read)) = tokio::task::spawn_blocking(move || {
+        let seen = self.stamp.clone();
+        // Only the files' sizes and times are looked at on each tick; they are read and
+        // parsed again only when one of them changed.
+        let Ok(changed) = tokio::task::spawn_blocking(move || {
             let stamp = files::revocation_stamp(&files);
-            (stamp, Read::from_files(&files))
+            (stamp != seen).then(|| (Read::from_files(&files), stamp))
         })
         .await
         else {
             return tracing::warn!("the revocation files could not be looked at");
         };
-        self.warn_stale(shared);
-        if stamp == self.stamp {
+        let Some((read, stamp)) = changed else {
             return;
-        }
+        };
         self.stamp = stamp;
         if read.apply(shared) {
             rejudge(shared);

@@ -14,8 +14,9 @@
 //! HTTP/1.1 only, one backend connection per browser connection; protocol upgrades
 //! (WebSocket) are not carried.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use http_body_util::{Either, Full};
@@ -27,6 +28,7 @@ use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 
+use super::claims::Subject;
 use super::http::SsoService;
 
 /// How long an assertion is valid: long enough for the app to read it, too short to replay.
@@ -60,9 +62,13 @@ pub struct ProxiedPort {
 /// What every connection of one app shares.
 struct App {
     name: String,
+    issuer: String,
     header: HeaderName,
     backend: SocketAddr,
     service: Arc<SsoService>,
+    /// The last assertion made for each session and when it expires: a page's many requests
+    /// reuse one signature instead of paying an RSA signature each.
+    signed: std::sync::Mutex<HashMap<String, (HeaderValue, u64)>>,
 }
 
 /// Proxies `port` of app `config` until the task is dropped.
@@ -72,9 +78,11 @@ pub async fn serve(config: IdentityHeaderApp, port: ProxiedPort, service: Arc<Ss
     };
     let app = Arc::new(App {
         name: config.app,
+        issuer: service.issuer_url(),
         header,
         backend: port.backend,
         service,
+        signed: std::sync::Mutex::default(),
     });
     loop {
         let Ok((stream, peer)) = port.listener.accept().await else {
@@ -128,24 +136,7 @@ async fn forward(
             "this application is reached through Vigie only",
         );
     };
-    let now = unix_now();
-    let mut claims = subject.identity_claims();
-    if let Value::Object(map) = &mut claims {
-        let extra = json!({
-            "iss": app.service.issuer_url(),
-            "aud": app.name,
-            "iat": now,
-            "exp": now + ASSERTION_LIFETIME,
-            "auth_time": subject.auth_time,
-            "sid": subject.session,
-            "amr": super::claims::AMR,
-            "acr": super::claims::ACR,
-        });
-        if let Value::Object(extra) = extra {
-            map.extend(extra);
-        }
-    }
-    let Some(assertion) = app.service.sign(&claims) else {
+    let Some(assertion) = app.assertion(&subject) else {
         return refusal(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the identity could not be signed",
@@ -153,10 +144,7 @@ async fn forward(
     };
     let headers = request.headers_mut();
     headers.remove(&app.header);
-    match HeaderValue::from_str(&assertion) {
-        Ok(value) => headers.insert(app.header.clone(), value),
-        Err(_) => return refusal(StatusCode::INTERNAL_SERVER_ERROR, "bad assertion"),
-    };
+    headers.insert(app.header.clone(), assertion);
     let mut sender = sender.lock().await;
     match sender.send_request(request).await {
         Ok(response) => response.map(Either::Left),
@@ -164,6 +152,44 @@ async fn forward(
             tracing::debug!(app = app.name, %error, "the app did not answer");
             refusal(StatusCode::BAD_GATEWAY, "the application did not answer")
         }
+    }
+}
+
+impl App {
+    /// The header value naming `subject`: the cached one while it has more than half its
+    /// life left, else a new one.
+    fn assertion(&self, subject: &Subject) -> Option<HeaderValue> {
+        let now = unix_now();
+        let mut signed = self.signed.lock().unwrap_or_else(PoisonError::into_inner);
+        signed.retain(|_, (_, exp)| *exp > now);
+        if let Some((value, exp)) = signed.get(&subject.session) {
+            if *exp > now + ASSERTION_LIFETIME / 2 {
+                return Some(value.clone());
+            }
+        }
+        let value = HeaderValue::from_str(&self.service.sign(&self.claims(subject, now))?).ok()?;
+        let exp = now + ASSERTION_LIFETIME;
+        signed.insert(subject.session.clone(), (value.clone(), exp));
+        Some(value)
+    }
+
+    /// The identity claims of an ID token, for this app, valid [`ASSERTION_LIFETIME`].
+    fn claims(&self, subject: &Subject, now: u64) -> Value {
+        let mut claims = subject.identity_claims();
+        let extra = json!({
+            "iss": self.issuer,
+            "aud": self.name,
+            "iat": now,
+            "exp": now + ASSERTION_LIFETIME,
+            "auth_time": subject.auth_time,
+            "sid": subject.session,
+            "amr": super::claims::AMR,
+            "acr": super::claims::ACR,
+        });
+        if let (Value::Object(map), Value::Object(extra)) = (&mut claims, extra) {
+            map.extend(extra);
+        }
+        claims
     }
 }
 

@@ -321,8 +321,12 @@ pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 /// The client side of a control session over QUIC.
 pub type QuicControl = client::Control<quinn::RecvStream, quinn::SendStream>;
 
-/// The next event of a QUIC control session, within [`PATIENCE`].
-pub async fn next_event(control: &mut QuicControl) -> vigie_protocol::ClientEvent {
+/// The next event of a control session over any stream, within [`PATIENCE`].
+pub async fn next_event<R, W>(control: &mut client::Control<R, W>) -> vigie_protocol::ClientEvent
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
     tokio::time::timeout(PATIENCE, control.next_event())
         .await
         .expect("the connector answers")
