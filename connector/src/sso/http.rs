@@ -79,15 +79,6 @@ impl SsoService {
         }
     }
 
-    /// The public keys in PEM, by key id, for mail servers that validate tokens locally.
-    pub fn public_keys(&self) -> Vec<(String, String)> {
-        let keys = self.keys();
-        let published = keys.published();
-        published
-            .map(|k| (k.kid().to_owned(), k.public_pem()))
-            .collect()
-    }
-
     /// The issuer's URL.
     pub fn issuer_url(&self) -> String {
         self.issuer().config().issuer.clone()
