@@ -3,11 +3,16 @@
 //! connector, and the apps' names.
 //!
 //! ```text
-//!  app traffic ─▶ TUN (vigie0) ─▶ [tun thread] encapsulate ─┬─▶ UDP ─────────────▶ connector
-//!                                                           └─▶ control connection ─▶
-//!  app traffic ◀─ TUN ◀─ decapsulate [udp thread: UDP, WireGuard's timers] ◀─ UDP
+//!  app traffic ─▶ TUN (vigie0) ─▶ [tun thread] split, encapsulate ─┬─▶ UDP ──────────▶ connector
+//!                                                                  └─▶ control connection ─▶
+//!  app traffic ◀─ TUN ◀─ join ◀─ decapsulate [udp thread: UDP, WireGuard's timers] ◀─ UDP
 //!                      ◀─ decapsulate [`Tunnel::handle_control`] ◀─ control connection
 //! ```
+//!
+//! Packets move in batches ([`vigie_platform`]): the TUN device hands over TCP super-packets
+//! of up to 64 KiB, cut into segments that each become one WireGuard datagram, sent together
+//! in one system call; datagrams from the connector are read many per call, and consecutive
+//! TCP segments are joined again before they go into the TUN device.
 //!
 //! Only the apps' virtual addresses (and the connector's resolver) are routed into the
 //! tunnel; the rest of the machine's traffic never sees it. Names: systemd-resolved's split
@@ -33,7 +38,8 @@
 pub mod names;
 mod system;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::AsFd as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -42,6 +48,11 @@ use std::time::{Duration, Instant};
 use boringtun::noise::{Tunn, TunnResult};
 use tokio::sync::mpsc;
 use tracing::{debug, info, trace};
+use vigie_platform::coalesce::{Coalescer, FrameSink};
+use vigie_platform::tun::{MAX_FRAME, OffloadTun};
+use vigie_platform::udp::{BatchUdp, RecvBatch, SendBatch};
+use vigie_platform::vnet;
+use vigie_platform::wake::{self, Stop, Wait};
 use vigie_protocol::SessionGrant;
 use x25519_dalek::{PublicKey, StaticSecret};
 
@@ -142,16 +153,16 @@ impl Counters {
 /// What both threads and the control loop share.
 struct Shared {
     wireguard: Mutex<Tunn>,
-    udp: UdpSocket,
+    udp: BatchUdp,
     endpoint: Option<SocketAddr>,
-    tun: tun::Device,
+    tun: OffloadTun,
     /// Datagrams for the control connection.
     control: mpsc::Sender<Vec<u8>>,
     over_control: AtomicBool,
     counters: Counters,
     /// While set, packets from the machine are dropped (the card is out).
     paused: AtomicBool,
-    stop: AtomicBool,
+    stop: Stop,
     started: Instant,
 }
 
@@ -169,29 +180,35 @@ impl Shared {
         }
     }
 
-    /// Sends a WireGuard datagram to the connector by the current path.
+    /// Sends a WireGuard datagram to the connector by the current path, now.
     fn send(&self, datagram: &[u8]) {
         match self.path() {
-            Path::Udp(endpoint) => {
-                if let Err(error) = self.udp.send_to(datagram, endpoint) {
-                    trace!(%error, "a WireGuard datagram could not be sent");
-                }
-            }
-            Path::Control => {
-                if self.control.try_send(datagram.to_vec()).is_err() {
-                    trace!("the control connection is full or closed; datagram dropped");
-                }
-            }
+            Path::Udp(endpoint) => self.udp.send(endpoint, datagram, None),
+            Path::Control => self.send_control(datagram),
         }
     }
 
-    /// A WireGuard datagram from the connector, by either path.
-    fn receive(&self, datagram: &[u8], out: &mut [u8]) {
+    /// Sends a WireGuard datagram by the current path, gathered into `runs` over UDP.
+    fn send_gathered(&self, runs: &mut SendBatch, datagram: &[u8]) {
+        match self.path() {
+            Path::Udp(endpoint) => runs.push(&mut &self.udp, endpoint, datagram),
+            Path::Control => self.send_control(datagram),
+        }
+    }
+
+    fn send_control(&self, datagram: &[u8]) {
+        if self.control.try_send(datagram.to_vec()).is_err() {
+            trace!("the control connection is full or closed; datagram dropped");
+        }
+    }
+
+    /// A WireGuard datagram from the connector, by either path; what it carries goes to
+    /// `lan`, to be written to the device when the batch ends.
+    fn receive(&self, wireguard: &mut Tunn, datagram: &[u8], out: &mut [u8], lan: &mut Coalescer) {
         let from = match self.path() {
             Path::Udp(endpoint) => Some(endpoint.ip()),
             Path::Control => None,
         };
-        let mut wireguard = self.wireguard();
         match wireguard.decapsulate(from, datagram, out) {
             TunnResult::WriteToNetwork(bytes) => {
                 self.send(bytes);
@@ -203,9 +220,7 @@ impl Shared {
             }
             TunnResult::WriteToTunnelV4(packet, _) | TunnResult::WriteToTunnelV6(packet, _) => {
                 self.counters.received(packet.len());
-                if let Err(error) = self.tun.send(packet) {
-                    trace!(%error, "a packet could not be written to the TUN device");
-                }
+                lan.push(packet, &mut TunSink(&self.tun));
             }
             TunnResult::Done => {}
             TunnResult::Err(error) => trace!(?error, "a WireGuard datagram was refused"),
@@ -230,16 +245,27 @@ impl Shared {
     }
 }
 
+/// Where packets for the machine go.
+struct TunSink<'a>(&'a OffloadTun);
+
+impl FrameSink for TunSink<'_> {
+    fn write_frame(&mut self, header: &[u8; vnet::LEN], packet: &[u8]) {
+        if let Err(error) = self.0.write(header, packet) {
+            trace!(%error, "a packet could not be written to the TUN device");
+        }
+    }
+}
+
 /// A running tunnel; dropping it stops it and undoes what it changed.
 pub struct Tunnel {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
-    /// Where a packet goes to wake the TUN thread up (routed through the device).
-    wake: SocketAddr,
     names: names::Applied,
     device: String,
     /// Room for the packet decrypted from a control-connection datagram.
     scratch: Box<[u8]>,
+    /// Hands those packets to the device one by one.
+    control_lan: Coalescer,
 }
 
 impl std::fmt::Debug for Tunnel {
@@ -291,20 +317,22 @@ impl Tunnel {
             over_control: AtomicBool::new(control.udp_blocked),
             counters: Counters::default(),
             paused: AtomicBool::new(false),
-            stop: AtomicBool::new(false),
+            stop: Stop::new()
+                .map_err(TunnelError::system("cannot make the tunnel's stop event"))?,
             started: Instant::now(),
         });
+        let offloads = shared.tun.offloads();
         let mut tunnel = Self {
             shared,
             threads: Vec::new(),
-            wake: SocketAddr::from((plan.routes[0], 9)),
             names,
             device: config.device.clone(),
             scratch: vec![0; BUFFER].into_boxed_slice(),
+            control_lan: Coalescer::new(false),
         };
         tunnel.handshake();
         tunnel.spawn()?;
-        info!(device = %config.device, "tunnel up");
+        info!(device = %config.device, offloads, "tunnel up");
         debug!(path = %tunnel.path(), address = %plan.address, "tunnel addresses");
         Ok(tunnel)
     }
@@ -338,7 +366,9 @@ impl Tunnel {
 
     /// A WireGuard datagram that came inside the control connection.
     pub fn handle_control(&mut self, datagram: &[u8]) {
-        self.shared.receive(datagram, &mut self.scratch);
+        let mut wireguard = self.shared.wireguard();
+        let (out, lan) = (&mut self.scratch, &mut self.control_lan);
+        self.shared.receive(&mut wireguard, datagram, out, lan);
     }
 
     /// Stops (or lets again) the machine's packets into the tunnel: while the card is out,
@@ -376,10 +406,7 @@ impl Tunnel {
 
 impl Drop for Tunnel {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        if let Ok(socket) = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)) {
-            let _ = socket.send_to(b"stop", self.wake);
-        }
+        self.shared.stop.stop();
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
@@ -440,28 +467,38 @@ impl Plan {
     }
 }
 
-fn bind_udp(endpoint: Option<SocketAddr>) -> Result<UdpSocket, TunnelError> {
+fn bind_udp(endpoint: Option<SocketAddr>) -> Result<BatchUdp, TunnelError> {
     let any: SocketAddr = match endpoint {
         Some(SocketAddr::V6(_)) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
         _ => (Ipv4Addr::UNSPECIFIED, 0).into(),
     };
-    let udp = UdpSocket::bind(any).map_err(TunnelError::system("cannot open a UDP socket"))?;
-    udp.set_read_timeout(Some(TICK))
-        .map_err(TunnelError::system("cannot set the UDP read timeout"))?;
-    Ok(udp)
+    BatchUdp::bind(any).map_err(TunnelError::system("cannot open a UDP socket"))
 }
 
-/// Datagrams from the connector into the device, WireGuard's timers, and the fall back to
-/// the control connection.
+/// Datagrams from the connector into the device, a batch at a time, WireGuard's timers, and
+/// the fall back to the control connection.
 fn udp_loop(shared: &Shared) {
-    let mut datagram = vec![0u8; BUFFER];
+    let mut batch = RecvBatch::default();
     let mut out = vec![0u8; BUFFER];
+    let mut lan = Coalescer::new(shared.tun.offloads());
     let mut next_tick = Instant::now();
-    while !shared.stop.load(Ordering::SeqCst) {
-        if let Ok((len, from)) = shared.udp.recv_from(&mut datagram) {
-            if Some(from) == shared.endpoint {
-                shared.receive(&datagram[..len], &mut out);
+    loop {
+        let timeout = next_tick.saturating_duration_since(Instant::now());
+        if wake::wait(shared.udp.as_fd(), &shared.stop, Some(timeout)) == Wait::Stopped {
+            return;
+        }
+        if let Err(error) = shared.udp.recv(&mut batch) {
+            trace!(%error, "the WireGuard socket reported an error");
+        }
+        if !batch.is_empty() {
+            let mut wireguard = shared.wireguard();
+            for (from, datagram) in batch.datagrams() {
+                if Some(from) == shared.endpoint {
+                    shared.receive(&mut wireguard, datagram, &mut out, &mut lan);
+                }
             }
+            drop(wireguard);
+            lan.flush(&mut TunSink(&shared.tun));
         }
         let now = Instant::now();
         if now >= next_tick {
@@ -474,30 +511,43 @@ fn udp_loop(shared: &Shared) {
     }
 }
 
-/// Packets from the machine into WireGuard.
+/// Packets from the machine into WireGuard, a super-packet at a time.
 fn tun_loop(shared: &Shared) {
-    let mut packet = vec![0u8; BUFFER];
+    let mut frame = vec![0u8; MAX_FRAME];
+    let mut scratch = vec![0u8; MAX_FRAME];
     let mut out = vec![0u8; BUFFER];
-    while !shared.stop.load(Ordering::SeqCst) {
-        let len = match shared.tun.recv(&mut packet) {
+    let mut runs = SendBatch::new(shared.udp.max_segments());
+    loop {
+        match wake::wait(shared.tun.as_fd(), &shared.stop, None) {
+            Wait::Stopped => return,
+            Wait::TimedOut => continue,
+            Wait::Ready => {}
+        }
+        let len = match shared.tun.read(&mut frame) {
             Ok(len) => len,
             Err(error) => {
                 tracing::error!(%error, "the TUN device cannot be read; the tunnel stops");
                 return;
             }
         };
-        if shared.stop.load(Ordering::SeqCst) || shared.paused.load(Ordering::SeqCst) {
+        if shared.paused.load(Ordering::SeqCst) {
             continue;
         }
-        // Only IPv4 goes through; the kernel's own IPv6 chatter on the device stays here.
-        if packet[..len].first().is_none_or(|b| b >> 4 != 4) {
-            continue;
-        }
-        if let TunnResult::WriteToNetwork(bytes) =
-            shared.wireguard().encapsulate(&packet[..len], &mut out)
-        {
-            shared.counters.sent(len);
-            shared.send(bytes);
+        let mut wireguard = shared.wireguard();
+        let cut = vigie_platform::split::split(&mut frame[..len], &mut scratch, |packet| {
+            // Only IPv4 goes through; the kernel's own IPv6 chatter on the device stays here.
+            if packet.first().is_none_or(|b| b >> 4 != 4) {
+                return;
+            }
+            if let TunnResult::WriteToNetwork(bytes) = wireguard.encapsulate(packet, &mut out) {
+                shared.counters.sent(packet.len());
+                shared.send_gathered(&mut runs, bytes);
+            }
+        });
+        drop(wireguard);
+        runs.flush(&mut &shared.udp);
+        if let Err(error) = cut {
+            trace!(%error, "a frame from the TUN device was dropped");
         }
     }
 }

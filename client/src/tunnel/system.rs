@@ -6,21 +6,19 @@
 use std::net::Ipv4Addr;
 use std::process::Command;
 
+use vigie_platform::tun::OffloadTun;
+
 use super::TunnelError;
 
-/// Opens TUN device `name` with `address`/32, up. It is gone when the process closes it.
-pub fn open_device(name: &str, address: Ipv4Addr, mtu: u16) -> Result<tun::Device, TunnelError> {
-    let mut settings = tun::Configuration::default();
-    settings
-        .tun_name(name)
-        .address(address)
-        .netmask(Ipv4Addr::BROADCAST)
-        .mtu(mtu)
-        .up();
-    let device = tun::create(&settings).map_err(|e| TunnelError::System {
-        what: "cannot open the TUN device (vigie up needs root or CAP_NET_ADMIN, and a \
-               device name no other session uses: see --device)",
-        detail: e.to_string(),
+/// Opens TUN device `name` with `address`/32, up, with offloads when the kernel has them.
+/// It is gone when the process closes it.
+pub fn open_device(name: &str, address: Ipv4Addr, mtu: u16) -> Result<OffloadTun, TunnelError> {
+    let device = OffloadTun::open(name, address, Ipv4Addr::BROADCAST, mtu).map_err(|e| {
+        TunnelError::System {
+            what: "cannot open the TUN device (vigie up needs root or CAP_NET_ADMIN, and a \
+                   device name no other session uses: see --device)",
+            detail: e.detail,
+        }
     })?;
     // The tunnel carries IPv4 only; without IPv6 the kernel sends nothing of its own into it.
     let ipv6 = format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6");

@@ -1,17 +1,28 @@
 //! The data plane's I/O: the WireGuard UDP socket, the TUN device, the kernel's forwarding
 //! and NAT, and the threads that feed them to the [`Engine`].
 //!
-//! Two threads: one reads UDP (and runs the timers every 250 ms, its read timeout), one
-//! reads the TUN device. Both take the engine's lock per packet; batching is left for later.
-//! Dropping the [`DataPlane`] stops both; the UDP thread removes the nftables table as it
-//! ends, and the TUN device closes (taking its address and route with it).
+//! Both move batches ([`vigie_platform`]): the TUN device hands over TCP super-packets of up
+//! to 64 KiB (cut into segments before the engine sees them) and takes joined ones, the UDP
+//! socket sends runs of equal datagrams in one call and reads runs in one `recvmmsg`. The
+//! engine still sees one packet at a time; the batching lives in the [`Links`] given to it
+//! for one batch, which gather its output and send it when the batch is done.
+//!
+//! Two threads: one reads UDP (and runs the timers every 250 ms), one reads the TUN device.
+//! Each takes the engine's lock once per batch. Dropping the [`DataPlane`] stops both; the
+//! UDP thread removes the nftables table as it ends, and the TUN device closes (taking its
+//! address and route with it).
 
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::AsFd as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use vigie_platform::coalesce::{Coalescer, FrameSink};
+use vigie_platform::tun::{MAX_FRAME, OffloadTun};
+use vigie_platform::udp::{BatchUdp, RecvBatch, SendBatch};
+use vigie_platform::vnet::{self, VnetHeader};
+use vigie_platform::wake::{self, Stop, Wait};
 use vigie_protocol::SessionId;
 use x25519_dalek::StaticSecret;
 
@@ -26,29 +37,62 @@ const TICK: Duration = Duration::from_millis(250);
 /// resume and end, and for datagrams from control connections.
 pub struct DataPlane {
     engine: Arc<Mutex<Engine>>,
-    links: SocketLinks,
-    stop: Arc<AtomicBool>,
-    /// Sends one packet through the TUN device's route, so its reader wakes up to stop.
-    wake: (UdpSocket, SocketAddr),
+    io: Arc<Io>,
     threads: Vec<JoinHandle<()>>,
     local: SocketAddr,
 }
 
-#[derive(Clone)]
-struct SocketLinks {
-    udp: Arc<UdpSocket>,
-    tun: Arc<tun::Device>,
+/// The devices both threads use.
+struct Io {
+    udp: BatchUdp,
+    tun: OffloadTun,
+    stop: Stop,
 }
 
-impl Links for SocketLinks {
+/// The engine's output during one batch: datagrams gathered into runs, packets for the
+/// hospital network joined; [`flush`](Self::flush) sends what is left when it is done.
+struct BatchLinks<'a> {
+    io: &'a Io,
+    runs: &'a mut SendBatch,
+    lan: &'a mut Coalescer,
+}
+
+impl Links for BatchLinks<'_> {
     fn send_udp(&mut self, to: SocketAddr, datagram: &[u8]) {
-        if let Err(error) = self.udp.send_to(datagram, to) {
-            tracing::trace!(%error, "a WireGuard datagram could not be sent");
-        }
+        self.runs.push(&mut &self.io.udp, to, datagram);
     }
 
     fn send_lan(&mut self, packet: &[u8]) {
-        if let Err(error) = self.tun.send(packet) {
+        self.lan.push(packet, &mut TunSink(&self.io.tun));
+    }
+}
+
+impl BatchLinks<'_> {
+    fn flush(&mut self) {
+        self.lan.flush(&mut TunSink(&self.io.tun));
+        self.runs.flush(&mut &self.io.udp);
+    }
+}
+
+/// The engine's output sent at once, for datagrams that come one by one from control
+/// connections.
+struct DirectLinks<'a>(&'a Io);
+
+impl Links for DirectLinks<'_> {
+    fn send_udp(&mut self, to: SocketAddr, datagram: &[u8]) {
+        self.0.udp.send(to, datagram, None);
+    }
+
+    fn send_lan(&mut self, packet: &[u8]) {
+        TunSink(&self.0.tun).write_frame(&VnetHeader::PLAIN.to_bytes(), packet);
+    }
+}
+
+struct TunSink<'a>(&'a OffloadTun);
+
+impl FrameSink for TunSink<'_> {
+    fn write_frame(&mut self, header: &[u8; vnet::LEN], packet: &[u8]) {
+        if let Err(error) = self.0.write(header, packet) {
             tracing::trace!(%error, "a packet could not be written to the TUN device");
         }
     }
@@ -70,10 +114,8 @@ impl DataPlane {
                 detail: e.to_string(),
             }
         };
-        let udp = UdpSocket::bind((config.address, config.port))
+        let udp = BatchUdp::bind((config.address, config.port).into())
             .map_err(system("cannot bind the WireGuard UDP port"))?;
-        udp.set_read_timeout(Some(TICK))
-            .map_err(system("cannot set the UDP read timeout"))?;
         let local = udp
             .local_addr()
             .map_err(system("cannot read the UDP address"))?;
@@ -85,35 +127,28 @@ impl DataPlane {
             what: "cannot apply the NAT rules",
             detail,
         })?;
-        let wake = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
-            .map_err(system("cannot open the wake-up socket"))?;
-        let last = Ipv4Addr::from(u32::from(network) | (u32::MAX >> prefix).saturating_sub(1));
-        let links = SocketLinks {
-            udp: Arc::new(udp),
-            tun: Arc::new(tun),
-        };
+        let stop = Stop::new().map_err(system("cannot make the data plane's stop event"))?;
+        let offloads = tun.offloads();
         let mut plane = Self {
             engine: Arc::new(Mutex::new(Engine::new(secret, dns_address))),
-            links,
-            stop: Arc::new(AtomicBool::new(false)),
-            wake: (wake, SocketAddr::from((last, 9))),
+            io: Arc::new(Io { udp, tun, stop }),
             threads: Vec::new(),
             local,
         };
         plane.spawn()?;
-        tracing::info!(%local, tun = %config.tun, apps = apps.len(), "data plane up");
+        tracing::info!(%local, tun = %config.tun, apps = apps.len(), offloads, "data plane up");
         Ok(plane)
     }
 
     fn spawn(&mut self) -> Result<(), DataPlaneError> {
-        let (engine, links, stop) = (self.engine.clone(), self.links.clone(), self.stop.clone());
+        let (engine, io) = (self.engine.clone(), self.io.clone());
         let udp = std::thread::Builder::new()
             .name("vigie-wg-udp".into())
-            .spawn(move || udp_loop(&engine, links, &stop));
-        let (engine, links, stop) = (self.engine.clone(), self.links.clone(), self.stop.clone());
+            .spawn(move || udp_loop(&engine, &io));
+        let (engine, io) = (self.engine.clone(), self.io.clone());
         let tun = std::thread::Builder::new()
             .name("vigie-wg-tun".into())
-            .spawn(move || tun_loop(&engine, links, &stop));
+            .spawn(move || tun_loop(&engine, &io));
         for thread in [udp, tun] {
             let thread = thread.map_err(|e| DataPlaneError::System {
                 what: "cannot start a data plane thread",
@@ -125,7 +160,7 @@ impl DataPlane {
     }
 
     fn engine(&self) -> MutexGuard<'_, Engine> {
-        self.engine.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.engine)
     }
 
     /// The WireGuard UDP socket's address.
@@ -155,7 +190,7 @@ impl DataPlane {
 
     /// A WireGuard datagram that came inside session `id`'s control connection.
     pub fn handle_control(&self, id: &SessionId, datagram: &[u8]) {
-        let mut links = self.links.clone();
+        let mut links = DirectLinks(&self.io);
         self.engine().handle_control(id, datagram, &mut links);
     }
 
@@ -177,9 +212,7 @@ impl DataPlane {
 
 impl Drop for DataPlane {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let (socket, to) = &self.wake;
-        let _ = socket.send_to(b"stop", to);
+        self.io.stop.stop();
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
@@ -187,21 +220,40 @@ impl Drop for DataPlane {
     }
 }
 
-fn udp_loop(engine: &Mutex<Engine>, mut links: SocketLinks, stop: &AtomicBool) {
-    let mut buffer = vec![0u8; 65_536];
+fn lock(engine: &Mutex<Engine>) -> MutexGuard<'_, Engine> {
+    engine.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Datagrams from clients, a batch at a time, and WireGuard's timers.
+fn udp_loop(engine: &Mutex<Engine>, io: &Io) {
+    let mut batch = RecvBatch::default();
+    let mut runs = SendBatch::new(io.udp.max_segments());
+    let mut lan = Coalescer::new(io.tun.offloads());
     let mut next_tick = Instant::now();
-    let udp = links.udp.clone();
-    while !stop.load(Ordering::SeqCst) {
-        if let Ok((len, from)) = udp.recv_from(&mut buffer) {
-            let mut engine = engine.lock().unwrap_or_else(PoisonError::into_inner);
-            engine.handle_udp(from, &buffer[..len], &mut links);
+    loop {
+        let timeout = next_tick.saturating_duration_since(Instant::now());
+        if wake::wait(io.udp.as_fd(), &io.stop, Some(timeout)) == Wait::Stopped {
+            break;
+        }
+        if let Err(error) = io.udp.recv(&mut batch) {
+            tracing::trace!(%error, "the WireGuard socket reported an error");
+        }
+        let mut links = BatchLinks {
+            io,
+            runs: &mut runs,
+            lan: &mut lan,
+        };
+        let mut plane = lock(engine);
+        for (from, datagram) in batch.datagrams() {
+            plane.handle_udp(from, datagram, &mut links);
         }
         let now = Instant::now();
         if now >= next_tick {
-            let mut engine = engine.lock().unwrap_or_else(PoisonError::into_inner);
-            engine.handle_tick(now, &mut links);
+            plane.handle_tick(now, &mut links);
             next_tick = now + TICK;
         }
+        drop(plane);
+        links.flush();
     }
     // Removed from this thread, which runs in the data plane's network namespace even when
     // the `DataPlane` is dropped from another.
@@ -210,19 +262,38 @@ fn udp_loop(engine: &Mutex<Engine>, mut links: SocketLinks, stop: &AtomicBool) {
     }
 }
 
-fn tun_loop(engine: &Mutex<Engine>, mut links: SocketLinks, stop: &AtomicBool) {
-    let mut buffer = vec![0u8; 65_536];
-    let tun = links.tun.clone();
-    while !stop.load(Ordering::SeqCst) {
-        match tun.recv(&mut buffer) {
-            Ok(len) => {
-                let mut engine = engine.lock().unwrap_or_else(PoisonError::into_inner);
-                engine.handle_lan(&buffer[..len], &mut links);
-            }
+/// Packets from the hospital side, a super-packet at a time, cut into segments for clients.
+fn tun_loop(engine: &Mutex<Engine>, io: &Io) {
+    let mut frame = vec![0u8; MAX_FRAME];
+    let mut scratch = vec![0u8; MAX_FRAME];
+    let mut runs = SendBatch::new(io.udp.max_segments());
+    let mut lan = Coalescer::new(false);
+    loop {
+        match wake::wait(io.tun.as_fd(), &io.stop, None) {
+            Wait::Stopped => return,
+            Wait::TimedOut => continue,
+            Wait::Ready => {}
+        }
+        let len = match io.tun.read(&mut frame) {
+            Ok(len) => len,
             Err(error) => {
                 tracing::error!(%error, "the TUN device cannot be read; the data plane stops");
                 return;
             }
+        };
+        let mut links = BatchLinks {
+            io,
+            runs: &mut runs,
+            lan: &mut lan,
+        };
+        let mut plane = lock(engine);
+        let cut = vigie_platform::split::split(&mut frame[..len], &mut scratch, |packet| {
+            plane.handle_lan(packet, &mut links)
+        });
+        drop(plane);
+        links.flush();
+        if let Err(error) = cut {
+            tracing::trace!(%error, "a frame from the TUN device was dropped");
         }
     }
 }
@@ -245,19 +316,12 @@ fn open_tun(
     config: &DataPlaneConfig,
     network: Ipv4Addr,
     prefix: u8,
-) -> Result<tun::Device, DataPlaneError> {
+) -> Result<OffloadTun, DataPlaneError> {
     let own = Ipv4Addr::from(u32::from(network) + 1);
     let mask = Ipv4Addr::from(u32::MAX << (32 - prefix));
-    let mut settings = tun::Configuration::default();
-    settings
-        .tun_name(&config.tun)
-        .address(own)
-        .netmask(mask)
-        .mtu(config.mtu)
-        .up();
-    tun::create(&settings).map_err(|e| DataPlaneError::System {
+    OffloadTun::open(&config.tun, own, mask, config.mtu).map_err(|e| DataPlaneError::System {
         what: "cannot open the TUN device (the connector needs root or CAP_NET_ADMIN)",
-        detail: e.to_string(),
+        detail: e.detail,
     })
 }
 
