@@ -60,7 +60,12 @@ pub fn session_text(status: &Status) -> String {
         );
     }
     if let Some(tunnel) = &status.tunnel {
-        let _ = writeln!(text, "Tunnel:       {}, {}", tunnel.device, tunnel.path);
+        let batched = if tunnel.offloads { ", batched" } else { "" };
+        let _ = writeln!(
+            text,
+            "Tunnel:       {}, {}{batched}",
+            tunnel.device, tunnel.path
+        );
         let _ = writeln!(text, "App names:    {}", tunnel.names);
         let _ = writeln!(
             text,

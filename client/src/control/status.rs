@@ -67,6 +67,10 @@ pub struct TunnelStatus {
     pub path: String,
     /// How app names resolve, in words.
     pub names: String,
+    /// Whether the device moves 64 KiB super-packets (segmentation offload), or one packet
+    /// at a time.
+    #[serde(default)]
+    pub offloads: bool,
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub packets_sent: u64,

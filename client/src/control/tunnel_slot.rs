@@ -97,6 +97,7 @@ impl TunnelSlot {
             device: tunnel.device().to_owned(),
             path: tunnel.path().to_string(),
             names: tunnel.names_mode().to_owned(),
+            offloads: tunnel.offloads(),
             bytes_sent: traffic.bytes_sent,
             bytes_received: traffic.bytes_received,
             packets_sent: traffic.packets_sent,

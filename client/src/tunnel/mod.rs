@@ -393,6 +393,11 @@ impl Tunnel {
         self.shared.path()
     }
 
+    /// Whether the TUN device moves super-packets (segmentation offload).
+    pub fn offloads(&self) -> bool {
+        self.shared.tun.offloads()
+    }
+
     /// The TUN device's name.
     pub fn device(&self) -> &str {
         &self.device

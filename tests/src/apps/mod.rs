@@ -2,7 +2,8 @@
 //! connector to publish.
 //!
 //! - [`WebApp`]: Python's `http.server` serving one page that names the app, so a test (or
-//!   a person with `curl`) sees which app answered.
+//!   a person with `curl`) sees which app answered, and files put in its folder; uploads
+//!   are answered with their SHA-256 (`web.py` beside this file).
 //! - [`MailServer`]: a real Dovecot IMAP server (Debian `dovecot-imapd`) with its own
 //!   configuration, folders and users. Plain-text login (the lab's traffic never leaves its
 //!   namespaces, and the tunnel is what protects it on the way), and, when started with a
@@ -23,6 +24,9 @@ use crate::error::{LabError, Result};
 use crate::netns::{NetNs, wait_for_tcp_port};
 use crate::process::LabProcess;
 
+/// The web app's server.
+const WEB_PY: &str = include_str!("web.py");
+
 /// How long a server has to start listening.
 const START_PATIENCE: Duration = Duration::from_secs(20);
 
@@ -31,6 +35,8 @@ const START_PATIENCE: Duration = Duration::from_secs(20);
 pub struct WebApp {
     process: LabProcess,
     address: SocketAddr,
+    /// The folder it serves.
+    root: std::path::PathBuf,
 }
 
 impl WebApp {
@@ -40,14 +46,27 @@ impl WebApp {
         create_dir(&root)?;
         let page = format!("<!doctype html><title>{name}</title><p>This is {name}.</p>\n");
         write(&root.join("index.html"), &page)?;
+        let script = dir.join(format!("web-{name}.py"));
+        write(&script, WEB_PY)?;
         let mut command = ns.command("python3");
         let (port, bind) = (address.port().to_string(), address.ip().to_string());
         command
-            .args(["-m", "http.server", &port, "--bind", &bind])
+            .arg(path_text(&script)?)
+            .args([&port, &bind])
             .current_dir(&root);
         let process = LabProcess::spawn_in(dir, &format!("web-{name}"), command)?;
         wait_for_tcp_port(Some(ns), address, START_PATIENCE)?;
-        Ok(Self { process, address })
+        Ok(Self {
+            process,
+            address,
+            root,
+        })
+    }
+
+    /// Serves `bytes` at `/name`.
+    pub fn publish_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.root.join(name);
+        std::fs::write(&path, bytes).map_err(|e| LabError::file(&path, e))
     }
 
     /// The text the page carries, to recognise it.
