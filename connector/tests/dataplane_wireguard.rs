@@ -9,7 +9,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use dataplane_lab::{Client, Connector, app, refused};
 use vigie_connector::dataplane::{DropReason, Path};
-use vigie_lab::apps::WebApp;
+use vigie_lab::apps::{WebApp, bulk_bytes, sha256_hex};
 use vigie_lab::{NetNs, VethLink};
 
 #[test]
@@ -78,6 +78,55 @@ fn sessions_reach_only_their_apps_and_follow_a_roaming_client() {
         Some(Path::Udp(endpoint)) => assert_eq!(endpoint.ip(), moved),
         other => panic!("the session follows the client to {moved}, not {other:?}"),
     }
+}
+
+/// Segmentation offload against a peer without it: the web app's 64 KiB super-packets are
+/// cut by the data plane into segments wireguard-go carries one by one, and wireguard-go's
+/// single segments are joined before they reach the kernel; a large download and upload
+/// arrive intact.
+#[test]
+fn a_standard_peer_moves_large_files_intact_through_the_batched_data_plane() {
+    if vigie_lab::require_root("namespaces, TUN devices and nftables").is_err() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("a log folder");
+    let mut connector = Connector::new();
+    let backend = NetNs::new().expect("backend namespace");
+    let lan = VethLink::new(&connector.ns, &backend).expect("LAN link");
+    let address = SocketAddr::from((lan.addr_b(), 8080));
+    let web = WebApp::start(&backend, address, "pacs", dir.path()).expect("the web app");
+    let (pacs, nat) = app("pacs", 1, lan.addr_b(), "tcp/8080");
+    connector.start(vec![nat]);
+    // Number 3: wireguard-go devices are named by number, and the other test runs at once.
+    let client = Client::start(&connector, 3, vec![pacs.clone()], dir.path());
+
+    let scan = bulk_bytes(16 << 20);
+    web.publish_file("scan.bin", &scan).expect("the file");
+    let url = format!("http://{}:8080/scan.bin", pacs.virtual_address);
+    let curl = |args: &[&str]| {
+        let mut command = client.ns.command("curl");
+        command.args(["--silent", "--show-error", "--max-time", "60", "--fail"]);
+        let output = command.args(args).arg(&url).output().expect("run curl");
+        let error = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{error}");
+        output.stdout
+    };
+    let downloaded = curl(&[]);
+    assert_eq!(sha256_hex(&downloaded), sha256_hex(&scan), "the download");
+    let upload = dir.path().join("upload.bin");
+    std::fs::write(&upload, &scan).expect("the upload's file");
+    let answer = curl(&["--upload-file", upload.to_str().expect("a UTF-8 path")]);
+    let answer = String::from_utf8_lossy(&answer);
+    assert_eq!(
+        answer.trim(),
+        sha256_hex(&scan),
+        "what the web app received"
+    );
+    let counters = connector
+        .plane()
+        .session_counters(&client.session)
+        .expect("counters");
+    assert!(counters.to_client > (16 << 20) / 1500, "{counters:?}");
 }
 
 /// Gives the client's veth a new address, as a laptop going from Wi-Fi to 4G would get,

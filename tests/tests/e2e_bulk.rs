@@ -12,8 +12,8 @@ use e2e_support::clinician::{Clinician, Session};
 use e2e_support::connector::Connector;
 use e2e_support::hospital_net::{HospitalNet, Laptop};
 use e2e_support::{TempDir, eventually, world};
-use sha2::{Digest as _, Sha256};
 use vigie_client::control::Status;
+use vigie_lab::apps::{bulk_bytes, sha256_hex};
 
 const SCAN: &str = "http://dpi.hopital.example/scan.bin";
 /// Large enough for thousands of super-packets each way.
@@ -38,26 +38,6 @@ fn up(hospital: &HospitalNet, laptop: &Laptop, card: &str) -> (Clinician, Sessio
     (clinician, session, status)
 }
 
-/// Bytes that no pattern-blind mistake leaves unchanged (xorshift, fixed seed).
-fn scan_bytes(len: usize) -> Vec<u8> {
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
-
-fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 #[test]
 fn large_transfers_cross_the_batched_tunnel_intact_both_ways() {
     let Some((hospital, connector)) = lab() else {
@@ -72,8 +52,8 @@ fn large_transfers_cross_the_batched_tunnel_intact_both_ways() {
     );
     connector.wait_log("offloads=true", 1);
 
-    let scan = scan_bytes(SIZE);
-    let expected = hex_sha256(&scan);
+    let scan = bulk_bytes(SIZE);
+    let expected = sha256_hex(&scan);
     hospital
         .web
         .publish_file("scan.bin", &scan)
@@ -86,7 +66,7 @@ fn large_transfers_cross_the_batched_tunnel_intact_both_ways() {
         }
     });
     assert_eq!(downloaded.len(), SIZE, "the download's length");
-    assert_eq!(hex_sha256(&downloaded), expected, "the download's bytes");
+    assert_eq!(sha256_hex(&downloaded), expected, "the download's bytes");
 
     let dir = TempDir::new("-bulk");
     let upload = dir.path().join("upload.bin");

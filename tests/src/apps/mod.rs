@@ -12,12 +12,14 @@
 //! Each server is a [`LabProcess`]: stopped by PID when its guard drops, its files in a
 //! folder of the lab's own.
 
+pub mod bulk;
 pub mod mail;
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+pub use bulk::{bulk_bytes, sha256_hex};
 pub use mail::{MAIL_SCOPE, MailServer, MailUser, TokenKey, TokenTrust};
 
 use crate::error::{LabError, Result};
