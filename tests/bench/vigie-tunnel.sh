@@ -5,6 +5,8 @@
 #
 #   sudo OUR_ADAPTER=$PWD/tests/bench/vigie-tunnel.sh ../shared/bench/run.sh
 #   VIGIE_LAB=path/to/vigie-lab   (default: target/release/vigie-lab, else target/debug)
+#   VIGIE_BENCH_PEER=bare         B runs the baseline end without filter and NAT instead
+#                                 (what vigie-bare.sh sets)
 #
 # Called as `vigie-tunnel.sh check|up|down` with the BENCH_* variables of the harness. It
 # touches nothing outside the two namespaces and BENCH_STATE_DIR, and stops by PID only.
@@ -41,13 +43,20 @@ case "${1:-${BENCH_ACTION:-}}" in
     bin=$(lab)
     [[ -x $bin ]] || { echo "$bin not built: cargo build --release -p vigie-lab" >&2; exit 1; }
     profile=$(basename "$(dirname "$bin")")
-    echo "vigie $(cd "$root" && git describe --always --dirty 2>/dev/null || echo unknown) ($profile build)"
+    what=vigie
+    [[ ${VIGIE_BENCH_PEER:-} == bare ]] && what="vigie without filter and NAT"
+    echo "$what $(cd "$root" && git describe --always --dirty 2>/dev/null || echo unknown) ($profile build)"
     ;;
   up)
     mkdir -p "$BENCH_STATE_DIR"
-    # The connector's "app" is the address the harness measures against, on B's loopback.
-    ip -n "$BENCH_NS_B" addr add "$BENCH_TUN_B/32" dev lo
-    start_end "$BENCH_NS_B" tunnel-connector "$BENCH_IF_B"
+    # The connector's "app" is the address the harness measures against, on B's loopback
+    # (the bare end holds it on its TUN device instead).
+    [[ ${VIGIE_BENCH_PEER:-} == bare ]] || ip -n "$BENCH_NS_B" addr add "$BENCH_TUN_B/32" dev lo
+    if [[ ${VIGIE_BENCH_PEER:-} == bare ]]; then
+      start_end "$BENCH_NS_B" tunnel-bare "$BENCH_IF_B"
+    else
+      start_end "$BENCH_NS_B" tunnel-connector "$BENCH_IF_B"
+    fi
     start_end "$BENCH_NS_A" tunnel-client "$BENCH_IF_A"
     ;;
   down)

@@ -63,11 +63,17 @@ enum Commands {
 }
 
 #[derive(Subcommand)]
+#[expect(
+    clippy::enum_variant_names,
+    reason = "the harness's adapters call them tunnel-client, tunnel-connector, tunnel-bare"
+)]
 enum BenchEnd {
     /// The client's tunnel (namespace A).
     TunnelClient,
     /// The connector's data plane (namespace B).
     TunnelConnector,
+    /// A tunnel end without the connector's filter and NAT, the baseline (namespace B).
+    TunnelBare,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -90,6 +96,7 @@ fn main() -> anyhow::Result<()> {
             match end {
                 BenchEnd::TunnelClient => vigie_lab::bench::run_client(&env),
                 BenchEnd::TunnelConnector => vigie_lab::bench::run_connector(&env),
+                BenchEnd::TunnelBare => vigie_lab::bench::bare::run_bare(&env),
             }
         }
         Commands::Clean => {

@@ -11,8 +11,11 @@
 //! ```
 //!
 //! These are the same types `vigie up` and `vigie-connector serve` run after a grant: the
-//! benchmark measures the data plane. Admission is left out: the harness hands both ends
+//! benchmark measures the data plane. [`bare`] is the baseline end without the connector's
+//! filter and NAT, to measure what they cost. Admission is left out: the harness hands both ends
 //! their WireGuard keys, as a grant would, and the card plays no part in moving packets.
+
+pub mod bare;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
