@@ -3,7 +3,9 @@
 //! its session ended (its tunnel comes down right then). The real `vigie-connector serve` on
 //! 127.0.0.1, clients with software keys standing in for the cards, 5 rounds per event.
 //!
-//! Run: `cargo bench -p vigie-connector --bench session_events`. Prints a Markdown table.
+//! Run: `cargo bench -p vigie-connector --bench session_events`. Prints a Markdown table;
+//! with `VIGIE_BENCH_TSV=path`, also appends each round as a row `session_events <round>
+//! <event> seconds <value>` to that file (the whole benchmark's format).
 
 #[path = "../tests/serve_common/mod.rs"]
 mod serve_common;
@@ -18,6 +20,8 @@ const ROUNDS: usize = 5;
 /// One kind of event: its name, and what triggers it on `served` for the nurse's card.
 struct Event {
     name: &'static str,
+    /// Its name in the benchmark's rows.
+    key: &'static str,
     trigger: fn(&Served),
     /// Undoes it, so the next round starts from a card that is admitted again.
     undo: fn(&Served),
@@ -31,16 +35,19 @@ fn main() {
     let events = [
         Event {
             name: "`session kill`",
+            key: "kill",
             trigger: kill,
             undo: |_| {},
         },
         Event {
             name: "HR sync suspending the person",
+            key: "hr_suspension",
             trigger: |served| hr(served, "SUSPENDU"),
             undo: |served| hr(served, "ACTIF"),
         },
         Event {
             name: "blocklist entry (idNat)",
+            key: "blocklist",
             trigger: |served| blocklist(served, "[\"0751234567\"]"),
             undo: |served| blocklist(served, "[]"),
         },
@@ -54,6 +61,7 @@ fn main() {
             (event.undo)(&served);
             std::thread::sleep(Duration::from_millis(1500));
         }
+        record(event.key, &times);
         times.sort();
         println!(
             "| {} | {:.2} s | {:.2} s | {ROUNDS} |",
@@ -66,6 +74,30 @@ fn main() {
         "\nThe connector looks at the directory every second (`session kill`, HR) and at the \
          revocation files every `[trust] refresh` (1 s here, 10 s by default)."
     );
+}
+
+/// Appends the rounds of `event` to `$VIGIE_BENCH_TSV`, if set.
+fn record(event: &str, times: &[Duration]) {
+    let Some(path) = std::env::var_os("VIGIE_BENCH_TSV") else {
+        return;
+    };
+    let rows: String = times
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            format!(
+                "session_events\t{}\t{event}\tseconds\t{:.3}\n",
+                i + 1,
+                t.as_secs_f64()
+            )
+        })
+        .collect();
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .expect("the benchmark's results file");
+    std::io::Write::write_all(&mut file, rows.as_bytes()).expect("written");
 }
 
 /// The time from the event to the end of a session granted just before it.
