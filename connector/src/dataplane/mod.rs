@@ -29,8 +29,15 @@
 //!   complete (TCP, UDP, ICMP errors, fragments on the LAN side), fast, and inspectable with
 //!   `nft list table ip vigie` and `conntrack -L` by the hospital's network team.
 //!
-//! The engine does no I/O; [`DataPlane`] runs it on three threads (UDP, TUN, timers) behind
-//! one lock. Not here yet: IPv6 inside the tunnel, batched I/O and offloads, metrics export.
+//! - **Batches** ([`vigie_platform`]): the TUN device has segmentation offload, so the
+//!   kernel hands over and takes 64 KiB TCP super-packets; the UDP socket sends runs of
+//!   equal datagrams in one call (GSO) and reads joined runs (GRO). The engine still sees
+//!   one packet at a time: super-packets are cut before it, and its output is gathered.
+//!
+//! The engine does no I/O; [`DataPlane`] runs it on two threads (UDP and timers, TUN) behind
+//! one lock, taken once per batch. Not here yet: IPv6 inside the tunnel, more than one
+//! thread per direction (a TUN device with several queues and a socket per core would let
+//! a larger machine spread many sessions' traffic over its cores).
 
 mod counters;
 pub mod dns;
