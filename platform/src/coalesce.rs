@@ -11,8 +11,8 @@
 //! flow's order is kept. The super-packet's TCP checksum is left to the kernel (partial sum,
 //! `NEEDS_CSUM`), which it needs for a packet it may cut again to forward.
 //!
-//! Groups are flushed by [`Coalescer::flush`] at the end of each batch, when full (64 KiB), or
-//! when a new flow needs the slot.
+//! Groups are flushed by [`Coalescer::flush`] at the end of each batch, when full (64 KiB or
+//! 64 segments), or when a new flow needs the slot.
 
 use std::net::Ipv4Addr;
 
@@ -24,6 +24,9 @@ use crate::vnet::{self, GSO_TCPV4, NEEDS_CSUM, VnetHeader};
 const SLOTS: usize = 8;
 /// The largest IPv4 packet.
 const MAX_PACKET: usize = 65_535;
+/// The most segments joined into one super-packet, as the kernel's own GRO and UDP GSO
+/// keep to: a peer sending tiny segments cannot make one frame of thousands.
+const MAX_SEGMENTS: usize = 64;
 /// The only flags a joined segment may carry.
 const JOINABLE_FLAGS: u8 = ACK | PSH;
 
@@ -175,6 +178,7 @@ impl Group {
                 }
             && headers.seq(packet) == self.next_seq
             && payload <= self.segment
+            && self.count < MAX_SEGMENTS
             && self.len + payload <= MAX_PACKET
             && same_headers(&self.buffer[..self.headers.headers_len()], packet, headers)
     }

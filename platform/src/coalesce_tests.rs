@@ -186,3 +186,12 @@ fn repair(mut packet: Vec<u8>) -> Vec<u8> {
     packet[36..38].copy_from_slice(&value.to_be_bytes());
     packet
 }
+
+#[test]
+fn tiny_segments_make_groups_of_at_most_64() {
+    let sent = segments(0, &[9u8; 200], 1);
+    let frames = coalesce(&sent);
+    let counts: Vec<usize> = frames.iter().map(|(_, p)| p.len() - 52).collect();
+    assert_eq!(counts, [64, 64, 64, 8]);
+    assert!(frames.iter().all(|(h, _)| h.gso_size == 1));
+}
