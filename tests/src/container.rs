@@ -1,9 +1,9 @@
 //! A fresh Debian 12 system booted under its own systemd, to install Vigie's packages in.
 //!
 //! - [`DebianRoot`]: a root folder made by `debootstrap` (bookworm, from deb.debian.org),
-//!   with systemd. The first one is kept as a base under the cache folder the caller names
-//!   (the project's `target/`) and copied for each test; the copy is deleted when its guard
-//!   drops. [`DebianRoot::run`] runs a command in it with the host's network, for `apt-get`
+//!   with systemd. The first one is kept for 30 days as a base under the cache folder the
+//!   caller names (the project's `target/`) and copied for each test; the copy is deleted
+//!   when its guard drops. [`DebianRoot::run`] runs a command in it with the host's network, for `apt-get`
 //!   downloads.
 //! - [`Container`]: that root booted with `systemd-nspawn --boot`: real systemd as PID 1, in
 //!   a private network namespace holding only `lo`, so the units run as on a server and no
@@ -33,6 +33,8 @@ const SUITE: &str = "bookworm";
 const MIRROR: &str = "http://deb.debian.org/debian";
 /// The PATH commands get inside the root.
 const PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
+/// A base older than this is made again, so the tests do not drift from Debian 12 as it is.
+const BASE_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
 /// How long a boot or a power-off may take.
 const BOOT_PATIENCE: Duration = Duration::from_secs(90);
 
@@ -47,7 +49,7 @@ impl DebianRoot {
     /// it is missing), at `cache/<unique name>`.
     pub fn create(cache: &Path) -> Result<Self> {
         let base = cache.join(format!("debian-{SUITE}-base"));
-        if !base.join(".complete").is_file() {
+        if !is_fresh(&base.join(".complete")) {
             bootstrap(&base)?;
         }
         let path = cache.join(names::unique_name());
@@ -79,6 +81,14 @@ impl Drop for DebianRoot {
             tracing::warn!(path = %self.path.display(), %error, "debian root left behind");
         }
     }
+}
+
+/// Whether the base's marker exists and is younger than [`BASE_LIFETIME`].
+fn is_fresh(marker: &Path) -> bool {
+    let age = std::fs::metadata(marker)
+        .and_then(|m| m.modified())
+        .map(|modified| modified.elapsed().unwrap_or_default());
+    age.is_ok_and(|age| age < BASE_LIFETIME)
 }
 
 /// debootstrap into a staging folder, renamed to `base` once complete.
@@ -145,14 +155,14 @@ impl Container {
     }
 
     /// systemd's answer once the boot is over. Until its socket is up, systemctl answers
-    /// nothing; "degraded" (a unit failed) is an answer, and an error for the caller: a clean
-    /// boot is the baseline the packages are judged against.
+    /// nothing or "offline"; "degraded" (a unit failed) is an answer, and an error for the
+    /// caller: a clean boot is the baseline the packages are judged against.
     fn wait_for_boot(&mut self) -> Result<String> {
         let start = Instant::now();
         while start.elapsed() < BOOT_PATIENCE && self.nspawn.is_running() {
             let state = self.output(&["systemctl", "is-system-running", "--wait"])?;
             let state = stdout(&state).trim().to_owned();
-            if !state.is_empty() && state != "starting" && state != "initializing" {
+            if !["", "offline", "initializing", "starting"].contains(&state.as_str()) {
                 return Ok(state);
             }
             std::thread::sleep(Duration::from_millis(200));

@@ -113,14 +113,16 @@ fn run_hardened(container: &Container, site: &Site) {
     assert_eq!(status["Seccomp"], "2", "a system call filter is in force");
 
     packaging_support::sandbox_mounts_hold(container, pid);
-    let journal = container
-        .exec(&["journalctl", "-u", "vigie-connector", "--no-pager"])
-        .expect("journalctl");
-    let journal = stdout(&journal);
-    assert!(
-        journal.contains(&format!("listening on {}", site.listen)),
-        "{journal}"
-    );
+    // systemd has started the program; it says when it listens, in the journal.
+    let listening = format!("listening on {}", site.listen);
+    let journal = e2e_support::eventually("the connector's journal", || {
+        let journal = container.exec(&["journalctl", "-u", "vigie-connector", "--no-pager"]);
+        let journal = stdout(&journal.map_err(|e| e.to_string())?);
+        match journal.contains(&listening) {
+            true => Ok(journal),
+            false => Err(journal),
+        }
+    });
     assert!(journal.contains("data plane up"), "{journal}");
     let connect = format!("exec 3<>/dev/tcp/{}", site.listen.replace(':', "/"));
     container
