@@ -16,6 +16,9 @@ APT_PACKAGES=(
   python3-flask python3-authlib python3-requests # a real OpenID Connect app (the SSO tests)
   dovecot-imapd              # a real IMAP server behind the connector
   curl                       # a real HTTP and IMAP client through the tunnel
+  dpkg-dev binutils          # packaging/build-debs.sh: dpkg-shlibdeps, strip
+  debootstrap systemd-container # the packages installed on a fresh Debian booted by systemd-nspawn
+  systemd                    # systemd-analyze security, the unit's hardening score
 )
 CARGO_TOOLS=(cargo-fuzz) # bounded fuzz runs of every parser of untrusted bytes
 

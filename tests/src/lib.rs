@@ -12,6 +12,8 @@
 //! - [`card`]: the virtual CPS3/CPS4 card, which inserts itself into a vpcd slot.
 //! - [`apps`]: the hospital's applications, real servers (a web app, Dovecot for mail).
 //! - [`bench`]: Vigie's tunnel for the shared benchmark harness (`tests/bench/`).
+//! - [`container`]: a fresh Debian 12 root (debootstrap) booted under its own systemd with
+//!   `systemd-nspawn`, where the packaging test installs Vigie's `.deb` files.
 //! - [`demo`]: `vigie-lab demo`, Vigie's main job shown end to end to a person.
 //! - [`fixtures`]: card identity folders shaped like those `vigie-pki init` writes, for tests
 //!   that run before (or without) the real generator.
@@ -55,6 +57,7 @@ pub mod apps;
 pub mod bench;
 pub mod card;
 pub mod cmd;
+pub mod container;
 pub mod demo;
 pub mod error;
 pub mod fixtures;
