@@ -39,6 +39,7 @@
 //! Unlike the rest of the crate, this module reads the clock: it is the connector's event
 //! loop.
 
+pub mod admin;
 mod audit_sink;
 pub mod codes;
 pub mod config;

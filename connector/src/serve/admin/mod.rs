@@ -1,0 +1,5 @@
+//! The admin endpoint.
+
+mod config;
+
+pub use config::AdminConfig;
