@@ -194,7 +194,7 @@ impl LogLevel {
 }
 
 /// `[directory]`: the embedded database.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryConfig {
     /// The SQLite file; created with its folder on first use.
@@ -233,7 +233,7 @@ pub enum HrSource {
 }
 
 /// `[enrolment]`: how cards get bound to people.
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnrolmentConfig {
     /// Enrol an unknown card at its first admission when its idNat is an active person's
@@ -243,7 +243,7 @@ pub struct EnrolmentConfig {
 }
 
 /// `[addresses]`: the virtual address ranges, inside 100.64.0.0/10.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AddressesConfig {
     /// Where published apps get their stable virtual addresses.
@@ -282,7 +282,7 @@ pub struct AppConfig {
 }
 
 /// `[audit]`: where the audit log goes.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AuditConfig {
     /// The folder of the day files.

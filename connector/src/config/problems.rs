@@ -129,9 +129,14 @@ impl<'a> Document<'a> {
     fn problem_of(&self, error: &toml::de::Error) -> Problem {
         let span = error.span();
         let place = span.as_ref().map(|s| place_of(self.text, s.start));
+        let written = span.as_ref().and_then(|s| self.text.get(s.clone()));
+        let message = match (error.message(), written) {
+            ("duplicate key", Some(key)) => format!("duplicate key `{}`", shorten(key)),
+            (message, _) => message.to_owned(),
+        };
         Problem {
             at: span.map(|s| line_column(self.text, s.start)),
-            message: reword(error.message(), place.unwrap_or(Place::Unknown)),
+            message: reword(&message, place.unwrap_or(Place::Unknown)),
         }
     }
 }
@@ -150,6 +155,17 @@ enum Place<'a> {
     In(&'a str),
     /// Before any header, or nowhere known.
     Unknown,
+}
+
+/// A piece of the file for a message: one line, at most 60 characters.
+fn shorten(text: &str) -> String {
+    text.lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .take(60)
+        .collect()
 }
 
 /// `app[2]` → (`app`, Some(2)); `listen` → (`listen`, None).
@@ -218,6 +234,12 @@ fn reword(message: &str, place: Place<'_>) -> String {
     }
     if let Some(key) = message.strip_prefix("missing field ") {
         return format!("missing key {key}{within}: add it");
+    }
+    if let Some(key) = message.strip_prefix("duplicate key ") {
+        return match place {
+            Place::Header(header) => format!("{header} appears twice: merge the two tables"),
+            _ => format!("key {key}{within} is given twice: keep one"),
+        };
     }
     format!("{}{within}", message.trim_end_matches('\n'))
 }
@@ -291,6 +313,17 @@ mod tests {
             "{found:#?}"
         );
         assert!(found.iter().any(|p| p.contains("missing key `port`")));
+    }
+
+    #[test]
+    fn a_key_or_table_given_twice_is_named() {
+        let found = problems("[one]\nport = 1\nport = 2\n");
+        assert!(
+            found[0].starts_with("3:1: key `port` in [one] is given twice"),
+            "{found:#?}"
+        );
+        let found = problems("[one]\nport = 1\n[one]\nport = 2\n");
+        assert!(found[0].contains("[one] appears twice"), "{found:#?}");
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub use runtime::DataPlane;
 use crate::admission::AppAccess;
 
 /// `[dataplane]`: the WireGuard data plane. Needs root (a TUN device and nftables).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DataPlaneConfig {
     /// Whether the connector runs the data plane (off: clients get grants but no tunnel).

@@ -48,7 +48,7 @@ use serde::Deserialize;
 use super::crl_fetch::HttpUrl;
 
 /// `[listen]`: where the connector answers clients.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ListenConfig {
     /// The address both listeners bind.
@@ -90,7 +90,7 @@ impl Default for ListenConfig {
 }
 
 /// `[tls]`: the connector's server certificate chain and key (PEM).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// The chain, leaf first.
@@ -109,7 +109,7 @@ impl Default for TlsConfig {
 }
 
 /// `[trust]`: what card certificates must chain to, and revocation data.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TrustFiles {
     /// Root certificates: files or folders.
@@ -169,7 +169,7 @@ impl Default for TrustFiles {
 }
 
 /// `[session]`: what every grant says.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SessionLimits {
     /// A session with no traffic for this long ends.
@@ -220,7 +220,7 @@ impl Default for SessionLimits {
 }
 
 /// `[state]`: the connector's own files.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StateConfig {
     /// The folder; created on first start.
