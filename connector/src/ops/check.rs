@@ -40,7 +40,7 @@ pub fn check_config(path: &Path) -> Checked {
         path.display()
     ))];
     findings.push(tls_files(&config));
-    findings.push(trust_files(&config));
+    findings.extend(trust_files(&config));
     findings.extend(sso_files(&config));
     findings.extend(backends(&config));
     findings.push(directory(&config));
@@ -85,22 +85,37 @@ pub fn trust_as_served(config: &ConnectorConfig) -> TrustFiles {
     trust
 }
 
-/// `[trust]`: anchors, CRLs and blocklist read, and a verifier made of them.
-fn trust_files(config: &ConnectorConfig) -> Finding {
-    let trust = match files::trust_config(&trust_as_served(config)) {
-        Ok(trust) => trust,
-        Err(error) => {
-            return Finding::fail(format!(
-                "{error}; fix or remove the file, or name the right one in [trust]"
-            ));
+/// `[trust]`: anchors, CRLs and blocklist each read, and a verifier made of them.
+fn trust_files(config: &ConnectorConfig) -> Vec<Finding> {
+    let trust = trust_as_served(config);
+    let anchors = TrustFiles {
+        crls: Vec::new(),
+        blocklist: None,
+        ..trust.clone()
+    };
+    let fix = "fix or remove the file, or name the right one in [trust]";
+    let parts = (
+        files::trust_config(&anchors),
+        files::crls(&trust),
+        files::blocklist(&trust),
+    );
+    let (anchors, crls, blocklist) = match parts {
+        (Ok(anchors), Ok(crls), Ok(blocklist)) => (anchors, crls, blocklist),
+        (anchors, crls, blocklist) => {
+            let errors = [anchors.err(), crls.err(), blocklist.err()];
+            let failed = errors.into_iter().flatten();
+            return failed
+                .map(|e| Finding::fail(format!("{e}; {fix}")))
+                .collect();
         }
     };
-    let counts = (
-        trust.roots.len(),
-        trust.intermediates.len(),
-        trust.crls.len(),
-    );
-    match vigie_certs::Verifier::new(trust) {
+    let counts = (anchors.roots.len(), anchors.intermediates.len(), crls.len());
+    let verifier = vigie_certs::Verifier::new(vigie_certs::TrustConfig {
+        crls,
+        blocklist,
+        ..anchors
+    });
+    vec![match verifier {
         Ok(_) => Finding::ok(format!(
             "[trust]: {} roots, {} intermediates, {} CRLs, blocklist read",
             counts.0, counts.1, counts.2
@@ -109,7 +124,7 @@ fn trust_files(config: &ConnectorConfig) -> Finding {
             "[trust]: {error}; list the CAs that issue the cards (roots and intermediates) and \
              their CRLs only"
         )),
-    }
+    }]
 }
 
 /// `[sso]`: the apps' keys, and the issuer's own certificate when it has one.
