@@ -95,8 +95,10 @@ use serde::Deserialize;
 
 use crate::apps::{Ipv4Range, PortRange, TUNNEL_SPACE};
 
+mod log;
 pub mod problems;
 
+pub use log::{LogConfig, LogLevel};
 pub use problems::Problem;
 
 /// Where the configuration file is looked for when none is named.
@@ -152,45 +154,6 @@ pub struct ConnectorConfig {
     /// `[log]`.
     #[serde(default)]
     pub log: LogConfig,
-}
-
-/// `[log]`: what `serve` says on its standard error (the journal, under systemd).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogConfig {
-    /// The least severe messages written; `--verbose` on the command line overrides it.
-    #[serde(default)]
-    pub level: LogLevel,
-}
-
-/// `[log] level`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogLevel {
-    /// Only components that cannot go on.
-    Error,
-    /// What an operator must act on.
-    #[default]
-    Warn,
-    /// Sessions and tunnels up and down, files read again, reloads.
-    Info,
-    /// Every decision (identities and addresses appear at this level).
-    Debug,
-    /// Every packet.
-    Trace,
-}
-
-impl LogLevel {
-    /// The level for `tracing`.
-    pub fn tracing(self) -> tracing::Level {
-        match self {
-            Self::Error => tracing::Level::ERROR,
-            Self::Warn => tracing::Level::WARN,
-            Self::Info => tracing::Level::INFO,
-            Self::Debug => tracing::Level::DEBUG,
-            Self::Trace => tracing::Level::TRACE,
-        }
-    }
 }
 
 /// `[directory]`: the embedded database.
