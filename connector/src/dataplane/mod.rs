@@ -30,7 +30,8 @@
 //!   `nft list table ip vigie` and `conntrack -L` by the hospital's network team.
 //!
 //! The engine does no I/O; [`DataPlane`] runs it on three threads (UDP, TUN, timers) behind
-//! one lock. Not here yet: IPv6 inside the tunnel, batched I/O and offloads, metrics export.
+//! one lock. Not here yet: IPv6 inside the tunnel, batched I/O and offloads. Its counters
+//! are exported by `serve`'s metrics ([`crate::serve::metrics`]).
 
 mod counters;
 pub mod dns;

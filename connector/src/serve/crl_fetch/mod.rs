@@ -34,7 +34,7 @@ use std::time::Duration;
 use vigie_certs::{TrustConfig, Verifier};
 
 pub use get::{Fetched, fetch_dated};
-pub use response::{Limits, Parsed, PeerError, parse_response};
+pub use response::{Limits, Parsed, PeerError, header, parse_response};
 pub use store::{FOLDER, Folder};
 pub use url::{Host, HttpUrl, UrlError};
 

@@ -149,43 +149,24 @@ impl Reloader {
         } = prepared;
         let plan = Plan::new(&self.started, &self.applied, &new);
         let mut lines = apply_apps(shared, &new, &self.started, run.nat.as_ref()).await;
-        if plan.session {
-            let limits = crate::serve::config::SessionLimits {
-                dns_server: self.started.session.dns_server,
-                ..new.session.clone()
-            };
-            *shared
-                .limits
-                .write()
-                .unwrap_or_else(PoisonError::into_inner) = Arc::new(limits);
-            lines.push("[session]: new limits for the sessions admitted from now on".into());
-        }
-        if plan.enrolment {
-            *shared
-                .enrolment
-                .write()
-                .unwrap_or_else(PoisonError::into_inner) = new.enrolment;
-            lines.push("[enrolment]: applied".into());
-        }
+        lines.extend(self.apply_limits(&plan, &new, shared));
         lines.extend(
             self.restart_revocation(&plan, &new, shared, tasks, run)
                 .await,
         );
         if let (Some(service), Some(clients)) = (&shared.sso, sso_clients) {
-            let count = clients.len();
-            service.set_clients(clients);
-            lines.push(format!(
-                "[[sso.client]]: {count} registered apps read again"
-            ));
-        }
-        match (plan.log, &self.log_level) {
-            (true, Some(hook)) => {
-                hook(new.log.level);
-                lines.push(format!("[log] level: {:?}", new.log.level).to_lowercase());
+            let before = self
+                .applied
+                .sso
+                .as_ref()
+                .map(|s| format!("{:?}", s.clients));
+            let now = new.sso.as_ref().map(|s| format!("{:?}", s.clients));
+            if before != now {
+                lines.push(format!("[[sso.client]]: {} registered apps", clients.len()));
             }
-            (true, None) => lines.push("[log] level: not applied, -v decides".into()),
-            (false, _) => {}
+            service.set_clients(clients);
         }
+        lines.extend(self.apply_log(&plan, &new));
         if lines.is_empty() {
             lines.push("nothing changed".into());
         }
@@ -201,6 +182,47 @@ impl Reloader {
         }
         self.applied = new;
         self.status(true, lines, plan.restart)
+    }
+
+    /// `[session]` limits (but the DNS address the data plane answers) and `[enrolment]`.
+    fn apply_limits(&self, plan: &Plan, new: &ConnectorConfig, shared: &Shared) -> Vec<String> {
+        let mut lines = Vec::new();
+        if plan.session {
+            let limits = crate::serve::config::SessionLimits {
+                dns_server: self.started.session.dns_server,
+                ..new.session.clone()
+            };
+            let mut slot = shared
+                .limits
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            *slot = Arc::new(limits);
+            lines.push("[session]: new limits for the sessions admitted from now on".into());
+        }
+        if plan.enrolment {
+            let mut slot = shared
+                .enrolment
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            *slot = new.enrolment;
+            lines.push("[enrolment]: applied to the admissions from now on".into());
+        }
+        lines
+    }
+
+    /// `[log] level`, unless the command line decided it.
+    fn apply_log(&self, plan: &Plan, new: &ConnectorConfig) -> Option<String> {
+        if !plan.log {
+            return None;
+        }
+        let level = format!("{:?}", new.log.level).to_lowercase();
+        Some(match &self.log_level {
+            Some(hook) => {
+                hook(new.log.level);
+                format!("[log] level: {level}")
+            }
+            None => format!("[log] level {level}: not applied, -v on the command line decides"),
+        })
     }
 
     /// Starts the revocation watcher and the CRL fetcher again with the new files and URLs.
