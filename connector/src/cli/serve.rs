@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use tokio::sync::mpsc;
+use vigie_connector::serve::reload::status::PidFile;
 use vigie_connector::serve::{Reloads, Server};
 
 use super::{Context, LogControl};
@@ -32,7 +33,18 @@ pub fn run(ctx: Context, config_path: &Path, logs: LogControl) -> anyhow::Result
                 Some(logs.set)
             }
         };
+        // Caught before the PID file exists: `reload` never finds a connector that SIGHUP
+        // would kill.
+        let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("cannot catch SIGHUP")?;
         let server = Server::bind(&config, directory, audit).await?;
+        // Written before the listening line, so whoever waits for that line can reload.
+        let pid = PidFile::create(&config.state.dir).map_err(|error| {
+            tracing::warn!(
+                %error,
+                "cannot write the PID file; `vigie-connector reload` cannot find this connector"
+            );
+        });
         let admin = server
             .admin_addr()
             .map(|a| format!("; admin endpoint on http://{a} (/metrics, /health)"))
@@ -43,10 +55,6 @@ pub fn run(ctx: Context, config_path: &Path, logs: LogControl) -> anyhow::Result
             server.local_addr()
         );
         tracing::info!(address = %server.local_addr(), "listening");
-        // Caught before the PID file exists: `reload` never finds a connector that SIGHUP
-        // would kill.
-        let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            .context("cannot catch SIGHUP")?;
         let (ask, requests) = mpsc::channel(1);
         tokio::spawn(hangups(hangup, ask));
         let reloads = Reloads {
@@ -55,6 +63,7 @@ pub fn run(ctx: Context, config_path: &Path, logs: LogControl) -> anyhow::Result
             log_level,
         };
         server.run(stop_signal(), Some(reloads)).await;
+        drop(pid);
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
     })

@@ -9,7 +9,6 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use super::admin::health::Tasks;
-use super::reload::status::PidFile;
 use super::reload::{Reloader, Reloads, Restartable};
 use super::{Server, admin, listen_quic, listen_tcp, reload, roaming, withdrawals};
 
@@ -22,12 +21,6 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>, reloads: Option<Reloads>) {
         let shared = self.shared.clone();
         let tasks = Arc::new(Tasks::default());
-        let pid = PidFile::create(&self.config.state.dir).map_err(|error| {
-            tracing::warn!(
-                %error,
-                "cannot write the PID file; `vigie-connector reload` cannot find this connector"
-            );
-        });
         let endpoint = self.quic.clone();
         let started = self.config.clone();
         let (running, quic, mut restartable) = self.spawn(&tasks);
@@ -50,7 +43,6 @@ impl Server {
         } else {
             shutdown.await;
         }
-        drop(pid);
         running.iter().for_each(JoinHandle::abort);
         restartable.revocation.abort();
         restartable.crl_fetch.iter().for_each(JoinHandle::abort);
