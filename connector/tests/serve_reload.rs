@@ -157,3 +157,39 @@ async fn a_blocklist_named_by_a_reload_ends_the_session_of_the_card_it_blocks() 
     let quiet = tokio::time::timeout(Duration::from_secs(1), next_event(&mut nurse)).await;
     assert!(quiet.is_err(), "the nurse's session got {quiet:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apps_the_directory_refuses_keep_the_whole_running_configuration() {
+    let served = serve_with_sections(ADMIN);
+    // An app published from the command line holds the name the file's new app wants.
+    let taken = [
+        "app",
+        "publish",
+        "--name",
+        "labo-old",
+        "--dns-name",
+        "labo.hopital.example",
+        "--port",
+        "tcp/8443",
+        "--backend",
+        "198.18.10.8",
+    ];
+    served.site.ok(&taken);
+    let extra = format!("{ADMIN}{LABO}");
+    rewrite(&served, "", "idle_timeout = \"20m\"", "", &extra);
+
+    let run = served.site.run(&["reload"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("[[app]]: the directory refuses them"),
+        "{}",
+        run.all()
+    );
+    let (_doctor, grant, _quic) = served.granted("cps4-doctor").await;
+    assert_eq!(
+        grant.idle_timeout,
+        Some(Duration::from_secs(15 * 60)),
+        "nothing applied"
+    );
+    assert_eq!(app_names(&grant), ["dpi", "mail"]);
+}

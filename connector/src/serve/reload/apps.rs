@@ -13,13 +13,14 @@ use crate::directory::ConfigChange;
 use crate::serve::Shared;
 
 /// Applies the file's `[[app]]` to the directory (each change audited) and rebuilds the NAT
-/// rules from the directory's apps.
+/// rules from the directory's apps. An error when the directory refuses the apps (an app's
+/// name taken by one published from the command line…): then nothing changed.
 pub(super) async fn apply_apps(
     shared: &Arc<Shared>,
     new: &ConnectorConfig,
     started: &ConnectorConfig,
     nat: Option<&Arc<Mutex<NatRules>>>,
-) -> Vec<String> {
+) -> Result<Vec<String>, String> {
     let directory = shared.directory.clone();
     let (apps, range) = (new.apps.clone(), started.addresses.apps);
     let nat = nat.cloned();
@@ -38,8 +39,8 @@ pub(super) async fn apply_apps(
     .await;
     let (changes, rules) = match applied {
         Ok(Ok(done)) => done,
-        Ok(Err(error)) => return vec![format!("[[app]]: the directory refused the apps: {error}")],
-        Err(error) => return vec![format!("[[app]]: not applied: {error}")],
+        Ok(Err(error)) => return Err(format!("[[app]]: the directory refuses them: {error}")),
+        Err(error) => return Err(format!("[[app]]: not applied: {error}")),
     };
     let mut lines = Vec::new();
     if !changes.is_empty() {
@@ -59,7 +60,7 @@ pub(super) async fn apply_apps(
         Some(Ok(true)) if !lines.is_empty() => lines.push("data plane: NAT rules rebuilt".into()),
         _ => {}
     }
-    lines
+    Ok(lines)
 }
 
 fn describe(change: &ConfigChange) -> String {

@@ -148,7 +148,10 @@ impl Reloader {
             sso_clients,
         } = prepared;
         let plan = Plan::new(&self.started, &self.applied, &new);
-        let mut lines = apply_apps(shared, &new, &self.started, run.nat.as_ref()).await;
+        let mut lines = match apply_apps(shared, &new, &self.started, run.nat.as_ref()).await {
+            Ok(lines) => lines,
+            Err(refused) => return self.refuse(vec![refused]),
+        };
         lines.extend(self.apply_limits(&plan, &new, shared));
         lines.extend(
             self.restart_revocation(&plan, &new, shared, tasks, run)
