@@ -33,7 +33,7 @@ pub struct Fetched {
     pub date: Option<String>,
 }
 
-/// [`fetch`], with the last answer's `Date` header.
+/// The body at `url` as `fetch` gets it, with the last answer's `Date` header.
 pub async fn fetch_dated(url: &HttpUrl, limits: Limits) -> Result<Fetched, FetchError> {
     tokio::time::timeout(DEADLINE, follow(url, limits))
         .await
