@@ -73,10 +73,20 @@
 //! enabled = true
 //! port = 51820                    # UDP; list it in session.endpoints for clients
 //! tun = "vigie0"
+//!
+//! [admin]                         # metrics and health over HTTP; off without this section
+//! listen = "127.0.0.1:9819"       # loopback by default; never the internet-facing address
+//!
+//! [log]
+//! level = "info"                  # error, warn (the default), info, debug; -v overrides it
 //! ```
 //!
-//! Apps in the file are applied to the directory each time the connector or its CLI starts;
-//! see [`crate::apps`] for how they combine with apps published from the command line.
+//! Apps in the file are applied to the directory each time the connector or its CLI starts,
+//! and when a running connector reloads its configuration; see [`crate::apps`] for how they
+//! combine with apps published from the command line.
+//!
+//! A file with mistakes is refused with every problem found, each at its line and column
+//! ([`problems`]).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -84,6 +94,12 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::apps::{Ipv4Range, PortRange, TUNNEL_SPACE};
+
+mod log;
+pub mod problems;
+
+pub use log::{LogConfig, LogLevel};
+pub use problems::Problem;
 
 /// Where the configuration file is looked for when none is named.
 pub const DEFAULT_PATH: &str = "/etc/vigie/connector.toml";
@@ -131,10 +147,17 @@ pub struct ConnectorConfig {
     /// `[sso]`: the OpenID Connect issuer, if the site runs it; see [`crate::sso::config`].
     #[serde(default)]
     pub sso: Option<crate::sso::SsoConfig>,
+    /// `[admin]`: the metrics and health endpoint, if the site wants it; see
+    /// [`crate::serve::admin`].
+    #[serde(default)]
+    pub admin: Option<crate::serve::admin::AdminConfig>,
+    /// `[log]`.
+    #[serde(default)]
+    pub log: LogConfig,
 }
 
 /// `[directory]`: the embedded database.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryConfig {
     /// The SQLite file; created with its folder on first use.
@@ -173,7 +196,7 @@ pub enum HrSource {
 }
 
 /// `[enrolment]`: how cards get bound to people.
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnrolmentConfig {
     /// Enrol an unknown card at its first admission when its idNat is an active person's
@@ -183,7 +206,7 @@ pub struct EnrolmentConfig {
 }
 
 /// `[addresses]`: the virtual address ranges, inside 100.64.0.0/10.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AddressesConfig {
     /// Where published apps get their stable virtual addresses.
@@ -222,7 +245,7 @@ pub struct AppConfig {
 }
 
 /// `[audit]`: where the audit log goes.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AuditConfig {
     /// The folder of the day files.
@@ -252,14 +275,34 @@ pub enum ConfigError {
         /// Why.
         source: std::io::Error,
     },
-    /// The file is not valid TOML for this version, or a value is out of bounds.
-    #[error("configuration file {path}: {message}")]
+    /// The file is not valid TOML for this version, or values are out of bounds: every
+    /// problem found, each at its line when known.
+    #[error("{}", list(path, problems))]
     Invalid {
         /// The file.
         path: PathBuf,
         /// What is wrong and where.
-        message: String,
+        problems: Vec<Problem>,
     },
+}
+
+impl ConfigError {
+    /// The problems, for a file that was read but is wrong.
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            Self::Invalid { problems, .. } => problems,
+            Self::Unreadable { .. } => &[],
+        }
+    }
+}
+
+/// `file:line:column: problem`, one per line.
+fn list(path: &Path, problems: &[Problem]) -> String {
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|problem| format!("{}:{problem}", path.display()))
+        .collect();
+    lines.join("\n")
 }
 
 impl ConnectorConfig {
@@ -276,17 +319,57 @@ impl ConnectorConfig {
     /// Parses and checks configuration text; `path` names it in errors and relative paths are
     /// resolved against `base`.
     pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Self, ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid {
+        let invalid = |problems: Vec<Problem>| ConfigError::Invalid {
             path: path.to_owned(),
-            message,
+            problems,
         };
-        let mut config: Self = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        config.check().map_err(invalid)?;
+        let document = problems::Document::parse(text).map_err(invalid)?;
+        let mut config: Self = document.read().map_err(invalid)?;
+        let mut found: Vec<Problem> = config
+            .problems()
+            .into_iter()
+            .map(|(key, message)| document.at_key(&key, message))
+            .collect();
+        problems::sort(&mut found);
+        if !found.is_empty() {
+            return Err(invalid(found));
+        }
         config.resolve_paths(base);
         Ok(config)
     }
 
-    fn check(&self) -> Result<(), String> {
+    /// Values no connector can work with, each with the dotted key it is about.
+    fn problems(&self) -> Vec<(String, String)> {
+        let mut found = Vec::new();
+        let mut add = |key: &str, result: Result<(), String>| {
+            if let Err(message) = result {
+                found.push((key_named_in(&message).unwrap_or(key).to_owned(), message));
+            }
+        };
+        add("addresses", self.check_addresses());
+        if let Some(csv) = &self.hr.csv {
+            add("hr.csv", csv.check());
+        }
+        if let Some(ldap) = &self.hr.ldap {
+            add("hr.ldap", ldap.check());
+        }
+        let serve = crate::serve::config::ServeSections {
+            listen: &self.listen,
+            trust: &self.trust,
+            session: &self.session,
+        };
+        for message in serve.problems() {
+            add("listen", Err(message));
+        }
+        add("sso", self.check_sso());
+        if let Some(admin) = &self.admin {
+            add("admin.listen", admin.check(self));
+        }
+        found.extend(self.app_problems());
+        found
+    }
+
+    fn check_addresses(&self) -> Result<(), String> {
         let AddressesConfig { apps, clients } = self.addresses;
         for (key, range) in [("addresses.apps", apps), ("addresses.clients", clients)] {
             if !TUNNEL_SPACE.covers(range) {
@@ -300,51 +383,53 @@ impl ConnectorConfig {
                 "addresses.apps ({apps}) and addresses.clients ({clients}) overlap; give them separate ranges"
             ));
         }
-        if let Some(csv) = &self.hr.csv {
-            csv.check()?;
-        }
-        if let Some(ldap) = &self.hr.ldap {
-            ldap.check()?;
-        }
-        crate::serve::config::ServeSections {
-            listen: &self.listen,
-            trust: &self.trust,
-            session: &self.session,
-        }
-        .check()?;
-        if let Some(sso) = &self.sso {
-            sso.check()?;
-            let public = self.listen.address;
-            if public.is_unspecified() || public == sso.listen.ip() {
-                return Err(format!(
-                    "with [sso], listen.address must be the connector's internet-facing address                      and sso.listen ({}) its address on the hospital network: the issuer must                      not be reachable from outside but through the tunnels",
-                    sso.listen
-                ));
-            }
-        }
-        self.check_apps()
+        Ok(())
     }
 
-    fn check_apps(&self) -> Result<(), String> {
-        let mut names = HashSet::new();
-        let mut dns_names = HashSet::new();
-        for app in &self.apps {
-            crate::apps::check_definition(&app.name, &app.dns_name, &app.backend, &app.ports)
-                .map_err(|e| format!("[[app]] {:?}: {e}", app.name))?;
-            if !names.insert(app.name.as_str()) {
-                return Err(format!(
-                    "[[app]] name {:?} appears twice; app names are unique",
-                    app.name
-                ));
-            }
-            if !dns_names.insert(app.dns_name.to_ascii_lowercase()) {
-                return Err(format!(
-                    "[[app]] dns_name {:?} appears twice; each app needs its own name",
-                    app.dns_name
-                ));
-            }
+    fn check_sso(&self) -> Result<(), String> {
+        let Some(sso) = &self.sso else {
+            return Ok(());
+        };
+        sso.check()?;
+        let public = self.listen.address;
+        if public.is_unspecified() || public == sso.listen.ip() {
+            return Err(format!(
+                "with [sso], listen.address must be the connector's internet-facing address \
+                 and sso.listen ({}) its address on the hospital network: the issuer must \
+                 not be reachable from outside but through the tunnels",
+                sso.listen
+            ));
         }
         Ok(())
+    }
+
+    fn app_problems(&self) -> Vec<(String, String)> {
+        let mut found = Vec::new();
+        let mut names = HashSet::new();
+        let mut dns_names = HashSet::new();
+        for (index, app) in self.apps.iter().enumerate() {
+            let key = format!("app[{index}]");
+            if let Err(e) =
+                crate::apps::check_definition(&app.name, &app.dns_name, &app.backend, &app.ports)
+            {
+                found.push((key.clone(), format!("[[app]] {:?}: {e}", app.name)));
+            }
+            if !names.insert(app.name.as_str()) {
+                let message = format!(
+                    "[[app]] name {:?} appears twice; app names are unique",
+                    app.name
+                );
+                found.push((format!("{key}.name"), message));
+            }
+            if !dns_names.insert(app.dns_name.to_ascii_lowercase()) {
+                let message = format!(
+                    "[[app]] dns_name {:?} appears twice; each app needs its own name",
+                    app.dns_name
+                );
+                found.push((format!("{key}.dns_name"), message));
+            }
+        }
+        found
     }
 
     fn resolve_paths(&mut self, base: &Path) {
@@ -371,6 +456,16 @@ impl ConnectorConfig {
         let (tls, trust, state) = (&mut self.tls, &mut self.trust, &mut self.state);
         crate::serve::config::resolve_paths(tls, trust, state, base);
     }
+}
+
+/// The dotted key a check's message starts with (`listen.max_handshakes must be…`), if any.
+fn key_named_in(message: &str) -> Option<&str> {
+    let first = message.split_whitespace().next()?;
+    let dotted = first.contains('.')
+        && first
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.');
+    dotted.then_some(first)
 }
 
 #[cfg(test)]
@@ -425,6 +520,38 @@ mod tests {
         assert!(
             error.contains("on_frist_use") && error.contains("/etc/vigie/connector.toml"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_its_line_and_column() {
+        let text = "[enrolment]\non_frist_use = true\n\n[listen]\nport = \"https\"\n\
+                    max_handshakes = 0\n\n[session]\nidle_timeout = \"0s\"\n";
+        let error = parse(text).unwrap_err();
+        let problems = error.problems();
+        assert_eq!(problems.len(), 2, "{error}");
+        let text = error.to_string();
+        assert!(
+            text.contains(
+                "/etc/vigie/connector.toml:2:1: unknown key `on_frist_use` in [enrolment]"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("/etc/vigie/connector.toml:5:8: "), "{text}");
+        assert!(text.contains("in [listen]"), "{text}");
+
+        let checked = parse("[listen]\nmax_handshakes = 0\n[session]\nidle_timeout = \"0s\"\n")
+            .unwrap_err()
+            .to_string();
+        let lines: Vec<&str> = checked.lines().collect();
+        assert_eq!(lines.len(), 2, "{checked}");
+        assert!(
+            lines[0].starts_with("/etc/vigie/connector.toml:2:1: listen.max_handshakes"),
+            "{checked}"
+        );
+        assert!(
+            lines[1].starts_with("/etc/vigie/connector.toml:4:1: session.idle_timeout"),
+            "{checked}"
         );
     }
 

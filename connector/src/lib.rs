@@ -27,6 +27,11 @@
 //! Its single sign-on, [`sso`]: an OpenID Connect issuer for which the card's session is the
 //! login, published to every session through its tunnel.
 //!
+//! Its operations, [`ops`]: `check-config` (everything `serve` reads, checked without
+//! starting) and `doctor` (certificates' expiry, CRLs and their servers, the clock, the data
+//! plane's prerequisites, the running connector's health). The metrics and health endpoint
+//! and configuration reloads are part of [`serve`].
+//!
 //! Not yet written: PostgreSQL for sites with several connectors.
 #![forbid(unsafe_code)]
 
@@ -39,6 +44,7 @@ pub mod config;
 pub mod dataplane;
 pub mod directory;
 pub mod hr;
+pub mod ops;
 pub mod person;
 pub mod serve;
 pub mod sso;

@@ -247,10 +247,19 @@ fn the_configuration_is_strict() {
     let run = site.run(&["check-config"]);
     assert_ne!(run.code, 0);
     assert!(
-        run.stderr.contains("on_frist_use") && run.stderr.contains("connector.toml"),
+        run.stdout.contains("connector.toml:")
+            && run
+                .stdout
+                .contains("unknown key `on_frist_use` in [enrolment]"),
+        "{}",
+        run.all()
+    );
+    let run = site.run(&["app", "list"]);
+    assert!(
+        run.code != 0 && run.stderr.contains("on_frist_use"),
         "{}",
         run.all()
     );
     site.configure("");
-    assert!(site.ok(&["check-config"]).contains("valid"));
+    site.ok(&["app", "list"]);
 }

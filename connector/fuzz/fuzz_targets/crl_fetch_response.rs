@@ -1,11 +1,11 @@
 //! The CRL fetcher's reading of an HTTP answer, on arbitrary bytes (anyone on the path to a
 //! CRL server can send them): it never panics, a body is a slice of the answer within the
 //! body limit, and once an answer is complete, the server closing the connection changes
-//! nothing.
+//! nothing. The `Date` header `doctor` reads off the same answer is a slice of it.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vigie_connector::serve::crl_fetch::{Limits, Parsed, parse_response};
+use vigie_connector::serve::crl_fetch::{Limits, Parsed, header, parse_response};
 
 fuzz_target!(|data: &[u8]| {
     // The first byte picks small limits, so the fuzzer reaches them; the rest is the answer.
@@ -29,4 +29,8 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(open, closed, "a complete answer does not depend on the connection");
     }
     let _ = parse_response(answer, true, Limits::CRL);
+    if let Some(date) = header(answer, "date") {
+        let (inside, range) = (answer.as_ptr_range(), date.as_bytes().as_ptr_range());
+        assert!(date.is_empty() || (inside.start <= range.start && range.end <= inside.end));
+    }
 });

@@ -38,6 +38,8 @@ pub enum AuditKind {
     AccessWithdrawn,
     /// A person was added to or changed in the directory.
     PersonChanged,
+    /// A running connector read its configuration file again (applied or refused).
+    ConfigReload,
 }
 
 impl AuditKind {
@@ -59,6 +61,7 @@ impl AuditKind {
             Self::HrSync => "hr.sync",
             Self::AccessWithdrawn => "person.access-withdrawn",
             Self::PersonChanged => "person.changed",
+            Self::ConfigReload => "config.reload",
         }
     }
 }

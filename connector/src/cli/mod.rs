@@ -3,7 +3,9 @@
 mod app;
 mod audit;
 mod card;
+mod check;
 mod hr;
+mod reload;
 mod serve;
 mod session;
 mod sso;
@@ -17,7 +19,7 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use vigie_connector::audit::{Actor, AuditEvent, AuditKind, AuditLog};
 use vigie_connector::config::{ConnectorConfig, DEFAULT_PATH};
-use vigie_connector::directory::{ConfigChange, Directory};
+use vigie_connector::directory::Directory;
 
 /// Vigie connector: the hospital side of Vigie's remote access with health-professional cards.
 ///
@@ -68,14 +70,54 @@ enum Command {
     /// Check the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
-    /// Check the configuration file and the directory, and apply the file's apps.
+    /// Check the configuration file and everything it names, without starting.
+    ///
+    /// Reads what `serve` reads at start — the file (every problem, at its line and
+    /// column), the connector's certificate and key, the trust anchors, CRLs and blocklist,
+    /// the SSO files, the apps' backends with the data plane, the directory and the folders —
+    /// and reports every problem with what to do. Changes nothing. Exit status 0 when `serve`
+    /// would start with it, 1 otherwise.
     CheckConfig,
+    /// Check a deployment that is live or about to be, one line per check (ok, warn, FAIL).
+    ///
+    /// Everything check-config checks, then: the connector's and the trust anchors'
+    /// certificates (warns 30 days before they expire), the CRLs in force and when they
+    /// expire, each [trust] crl_urls fetched once, the clock against the CRL servers', the
+    /// data plane's prerequisites (TUN device, CAP_NET_ADMIN, nftables, IPv4 forwarding), and
+    /// with [admin] the running connector's health. Exit status 0 when all is fine, 1 with
+    /// warnings, 2 with failures. Run it as the connector's user.
+    Doctor,
     /// Run the connector: accept cards over QUIC (UDP) and TLS (TCP) on [listen] port,
     /// admit them against the directory and grant their sessions, until stopped.
+    ///
+    /// SIGHUP (or `vigie-connector reload`) reads the configuration file again without
+    /// dropping a session; SIGTERM stops it.
     Serve,
+    /// Make the running connector read its configuration file again, without dropping a
+    /// session.
+    ///
+    /// Prints what was applied ([[app]], [session] limits for new sessions, [trust]
+    /// revocation files, [[sso.client]], [log] level) and which changed settings need a
+    /// restart. A file with mistakes is refused with each problem at its line, and the
+    /// running configuration stays whole. Exit status 0 when the new configuration is in
+    /// force, 1 otherwise. For systemd: ExecReload=/usr/bin/vigie-connector reload
+    Reload,
+}
+
+/// How the binary's log level is changed: by `[log] level`, unless `--verbose` was given.
+pub struct LogControl {
+    /// Sets the level.
+    pub set: vigie_connector::serve::reload::LogHook,
+    /// Whether `--verbose` (or `VIGIE_VERBOSE`) decided the level.
+    pub from_command_line: bool,
 }
 
 impl Cli {
+    /// Whether `--verbose` was given.
+    pub fn verbose_given(&self) -> bool {
+        self.verbose > 0
+    }
+
     /// The log level the `--verbose` count asks for.
     pub fn log_level(&self) -> tracing::Level {
         match self.verbose {
@@ -88,9 +130,13 @@ impl Cli {
 }
 
 /// Runs one command at `now`.
-pub fn run(cli: Cli, now: DateTime<Utc>) -> anyhow::Result<ExitCode> {
-    if let Command::Audit(command) = &cli.command {
-        return audit::run(command, &cli.config);
+pub fn run(cli: Cli, now: DateTime<Utc>, logs: LogControl) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Audit(command) => return audit::run(command, &cli.config),
+        Command::Reload => return reload::run(&cli.config),
+        Command::CheckConfig => return Ok(check::check_config(&cli.config)),
+        Command::Doctor => return check::doctor(&cli.config, now),
+        _ => {}
     }
     let mut ctx = Context::open(&cli.config, now)?;
     match cli.command {
@@ -101,16 +147,10 @@ pub fn run(cli: Cli, now: DateTime<Utc>) -> anyhow::Result<ExitCode> {
         Command::Session(command) => session::run(command, &mut ctx),
         Command::Sso(command) => sso::run(command, &ctx),
         Command::Admit(args) => card::admit(&args, &mut ctx),
-        Command::Serve => serve::run(ctx),
-        Command::CheckConfig => {
-            println!(
-                "{}: valid; directory schema version {}",
-                cli.config.display(),
-                ctx.directory.schema_version()?
-            );
+        Command::Serve => serve::run(ctx, &cli.config, logs),
+        Command::Audit(_) | Command::Reload | Command::CheckConfig | Command::Doctor => {
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit(_) => Ok(ExitCode::SUCCESS),
     }
 }
 
@@ -139,7 +179,7 @@ impl Context {
             now,
         };
         for change in changes {
-            ctx.record(config_event(change))?;
+            ctx.record(vigie_connector::serve::reload::change_event(change))?;
         }
         Ok(ctx)
     }
@@ -172,20 +212,4 @@ fn admin_name() -> String {
         .iter()
         .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
         .unwrap_or_else(|| "unknown".to_owned())
-}
-
-fn config_event(change: ConfigChange) -> AuditEvent {
-    let event = |kind| AuditEvent::new(kind, Actor::Connector).field("source", "config");
-    match change {
-        ConfigChange::Published(name, outcome) => event(AuditKind::AppPublished)
-            .field("app", name)
-            .field("change", format!("{outcome:?}").to_lowercase()),
-        ConfigChange::Withdrawn(name) => event(AuditKind::AppWithdrawn).field("app", name),
-        ConfigChange::Granted(name, target) => event(AuditKind::AppGranted)
-            .field("app", name)
-            .field(target.kind(), target.name()),
-        ConfigChange::GrantRemoved(name, target) => event(AuditKind::AppGrantRevoked)
-            .field("app", name)
-            .field(target.kind(), target.name()),
-    }
 }

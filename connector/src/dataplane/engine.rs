@@ -248,6 +248,8 @@ impl Engine {
         }
         session.counters.to_client += 1;
         self.counters.to_client += 1;
+        session.counters.to_client_bytes += packet.len() as u64;
+        self.counters.to_client_bytes += packet.len() as u64;
         if let Step::ToClient(bytes) = session.tunnel.encapsulate(packet, &mut self.output) {
             send(session, session.path, bytes, links);
         }
@@ -287,6 +289,8 @@ fn filtered(
         Verdict::Forward => {
             session.counters.forwarded += 1;
             counters.forwarded += 1;
+            session.counters.forwarded_bytes += packet.len() as u64;
+            counters.forwarded_bytes += packet.len() as u64;
             return links.send_lan(packet);
         }
         Verdict::Answer(answer) => answer,

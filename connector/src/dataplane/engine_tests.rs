@@ -124,6 +124,12 @@ fn a_client_reaches_its_app_is_refused_elsewhere_and_roams() {
     let counters = engine.session_counters(&SessionId([7; 16])).unwrap();
     assert_eq!(counters.dropped(DropReason::UnpublishedPort), 1);
     assert_eq!((counters.forwarded, counters.to_client), (2, 1));
+    let (out, back) = (
+        tcp_syn(CLIENT, DPI, 443).len(),
+        tcp_syn(DPI, CLIENT, 40000).len(),
+    );
+    let bytes = (counters.forwarded_bytes, counters.to_client_bytes);
+    assert_eq!(bytes, (2 * out as u64, back as u64), "IP packets' bytes");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! How the serve module drives the data plane: start it with the listeners, attach a
 //! session when it is granted, pass it the datagrams of its control connection, detach it
-//! when it ends. Kept here so the serve module only calls these few functions.
+//! when it ends, and rebuild the NAT rules when the published apps change ([`NatRules`]).
+//! Kept here so the serve module only calls these few functions.
 
 use std::net::{IpAddr, Ipv4Addr, ToSocketAddrs as _};
 use std::sync::Arc;
@@ -9,8 +10,8 @@ use tokio::sync::mpsc;
 use vigie_protocol::SessionId;
 use x25519_dalek::StaticSecret;
 
-use super::{DataPlane, DataPlaneError, NatApp, SessionSpec};
-use crate::apps::PublishedApp;
+use super::{DataPlane, DataPlaneError, NatApp, SessionSpec, nft};
+use crate::apps::{Ipv4Range, PublishedApp};
 use crate::config::ConnectorConfig;
 use crate::serve::registry::LiveSession;
 
@@ -39,15 +40,86 @@ pub fn start(
             )));
         }
     };
-    let mut nat = nat_apps(apps)?;
-    for own in builtin {
-        // A built-in entry for a published app (an identity-header proxy) replaces its own.
-        nat.retain(|app| app.name != own.name);
-        nat.push(own.clone());
-    }
+    let nat = with_builtin(nat_apps(apps)?, builtin);
     let clients = config.addresses.clients;
     let plane = DataPlane::start(&config.dataplane, secret.clone(), clients, dns, &nat)?;
     Ok(Some(Arc::new(plane)))
+}
+
+/// The apps' NAT entries with the connector's own services: a built-in entry for a published
+/// app (an identity-header proxy) replaces the app's own.
+fn with_builtin(mut nat: Vec<NatApp>, builtin: &[NatApp]) -> Vec<NatApp> {
+    for own in builtin {
+        nat.retain(|app| app.name != own.name);
+        nat.push(own.clone());
+    }
+    nat
+}
+
+/// The NAT rules in force, rebuilt when the published apps change while the connector runs
+/// (`app publish` from the command line, a reloaded `[[app]]`), so that an app granted to new
+/// sessions is also reachable by them. The rules are replaced whole and atomically
+/// ([`nft`]); live sessions' connections to apps that stay are not disturbed.
+#[derive(Debug)]
+pub struct NatRules {
+    tun: String,
+    clients: Ipv4Range,
+    builtin: Vec<NatApp>,
+    /// The apps the rules were made from (names resolve again only when this changes).
+    applied: Vec<(crate::apps::AppDefinition, Ipv4Addr)>,
+    /// The apps whose rules could not be made, not to warn again every look.
+    failed: Option<Vec<(crate::apps::AppDefinition, Ipv4Addr)>>,
+}
+
+impl NatRules {
+    /// The rules `start` applied for `apps` and `builtin`.
+    pub fn new(config: &ConnectorConfig, apps: &[PublishedApp], builtin: &[NatApp]) -> Self {
+        Self {
+            tun: config.dataplane.tun.clone(),
+            clients: config.addresses.clients,
+            builtin: builtin.to_vec(),
+            applied: fingerprint(apps),
+            failed: None,
+        }
+    }
+
+    /// Rebuilds the rules if `apps` differ from those in force, or always with `force` (a
+    /// reload: rules someone removed come back). True when the rules were replaced; an error
+    /// leaves the rules in force as they were.
+    pub fn sync(&mut self, apps: &[PublishedApp], force: bool) -> Result<bool, DataPlaneError> {
+        let wanted = fingerprint(apps);
+        let seen = wanted == self.applied || self.failed.as_ref() == Some(&wanted);
+        if seen && !force {
+            return Ok(false);
+        }
+        let made = nat_apps(apps).and_then(|nat| {
+            let rules = nft::ruleset(&self.tun, self.clients, &with_builtin(nat, &self.builtin));
+            nft::apply(&rules).map_err(|detail| DataPlaneError::System {
+                what: "cannot apply the NAT rules",
+                detail,
+            })
+        });
+        match made {
+            Ok(()) => {
+                self.applied = wanted;
+                self.failed = None;
+                Ok(true)
+            }
+            Err(error) => {
+                self.failed = Some(wanted);
+                Err(error)
+            }
+        }
+    }
+}
+
+fn fingerprint(apps: &[PublishedApp]) -> Vec<(crate::apps::AppDefinition, Ipv4Addr)> {
+    let mut print: Vec<_> = apps
+        .iter()
+        .map(|app| (app.definition.clone(), app.virtual_address))
+        .collect();
+    print.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    print
 }
 
 /// The apps with their backends resolved to IPv4 addresses (names once, at start).
@@ -58,14 +130,15 @@ pub fn nat_apps(apps: &[PublishedApp]) -> Result<Vec<NatApp>, DataPlaneError> {
             Ok(NatApp {
                 name: definition.name.clone(),
                 virtual_address: app.virtual_address,
-                backend: resolve(&definition.name, &definition.backend)?,
+                backend: resolve_backend(&definition.name, &definition.backend)?,
                 ports: definition.ports.clone(),
             })
         })
         .collect()
 }
 
-fn resolve(app: &str, backend: &str) -> Result<Ipv4Addr, DataPlaneError> {
+/// The IPv4 address of app `app`'s `backend` (an address, or a name resolved now).
+pub fn resolve_backend(app: &str, backend: &str) -> Result<Ipv4Addr, DataPlaneError> {
     if let Ok(address) = backend.parse::<Ipv4Addr>() {
         return Ok(address);
     }

@@ -35,9 +35,10 @@
 //!   one packet at a time: super-packets are cut before it, and its output is gathered.
 //!
 //! The engine does no I/O; [`DataPlane`] runs it on two threads (UDP and timers, TUN) behind
-//! one lock, taken once per batch. Not here yet: IPv6 inside the tunnel, more than one
-//! thread per direction (a TUN device with several queues and a socket per core would let
-//! a larger machine spread many sessions' traffic over its cores).
+//! one lock, taken once per batch. Its counters are exported by `serve`'s metrics
+//! ([`crate::serve::metrics`]). Not here yet: IPv6 inside the tunnel, more than one thread
+//! per direction (a TUN device with several queues and a socket per core would let a larger
+//! machine spread many sessions' traffic over its cores).
 
 mod counters;
 pub mod dns;
@@ -65,7 +66,7 @@ pub use runtime::DataPlane;
 use crate::admission::AppAccess;
 
 /// `[dataplane]`: the WireGuard data plane. Needs root (a TUN device and nftables).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DataPlaneConfig {
     /// Whether the connector runs the data plane (off: clients get grants but no tunnel).

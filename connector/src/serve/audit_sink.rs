@@ -5,9 +5,12 @@
 //! the connector admits no one it cannot audit. Certificate refusals come from inside the TLS
 //! handshake, which cannot wait; they are queued ([`AuditSink::offer`]) and, when a flood of
 //! bad handshakes fills the queue, counted and dropped rather than let attackers grow memory.
+//!
+//! The writer counts what it wrote and what it could not write, for the metrics, and says
+//! whether it is healthy: running, and its last write on disk.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 
 use chrono::Utc;
@@ -28,6 +31,27 @@ struct Job {
 pub struct AuditSink {
     queue: SyncSender<Job>,
     dropped: Arc<AtomicU64>,
+    writer: Arc<WriterState>,
+}
+
+/// What the writer thread reports.
+#[derive(Debug, Default)]
+struct WriterState {
+    written: AtomicU64,
+    failed: AtomicU64,
+    /// The last write failed (a full disk, a folder gone).
+    failing: AtomicBool,
+    /// The thread has stopped (it only does if it panicked).
+    stopped: AtomicBool,
+}
+
+/// Marks the writer stopped when its thread ends, however it ends.
+struct StopMark(Arc<WriterState>);
+
+impl Drop for StopMark {
+    fn drop(&mut self) {
+        self.0.stopped.store(true, Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for AuditSink {
@@ -42,12 +66,16 @@ impl AuditSink {
     /// Starts the writer thread over `log`.
     pub fn start(mut log: AuditLog) -> std::io::Result<Self> {
         let (queue, jobs) = sync_channel::<Job>(QUEUE);
+        let writer = Arc::new(WriterState::default());
+        let state = writer.clone();
         std::thread::Builder::new()
             .name("vigie-audit".into())
             .spawn(move || {
+                let _mark = StopMark(state.clone());
                 for job in jobs {
                     let result = log.append(&job.event, Utc::now());
                     report(&result);
+                    state.count(result.is_ok());
                     if let Some(done) = job.done {
                         let _ = done.send(result.map(|_| ()).map_err(|e| e.to_string()));
                     }
@@ -56,6 +84,7 @@ impl AuditSink {
         Ok(Self {
             queue,
             dropped: Arc::new(AtomicU64::new(0)),
+            writer,
         })
     }
 
@@ -99,6 +128,30 @@ impl AuditSink {
     /// How many offered records were dropped.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// How many records are on disk, and how many could not be written.
+    pub fn written_and_failed(&self) -> (u64, u64) {
+        let writer = &self.writer;
+        let written = writer.written.load(Ordering::Relaxed);
+        (written, writer.failed.load(Ordering::Relaxed))
+    }
+
+    /// Why the writer cannot audit now, if it cannot.
+    pub fn trouble(&self) -> Option<&'static str> {
+        if self.writer.stopped.load(Ordering::Relaxed) {
+            return Some("the audit writer stopped");
+        }
+        let failing = self.writer.failing.load(Ordering::Relaxed);
+        failing.then_some("the audit log cannot be written (see the connector's log)")
+    }
+}
+
+impl WriterState {
+    fn count(&self, ok: bool) {
+        let counter = if ok { &self.written } else { &self.failed };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.failing.store(!ok, Ordering::Relaxed);
     }
 }
 

@@ -48,7 +48,7 @@ use serde::Deserialize;
 use super::crl_fetch::HttpUrl;
 
 /// `[listen]`: where the connector answers clients.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ListenConfig {
     /// The address both listeners bind.
@@ -90,7 +90,7 @@ impl Default for ListenConfig {
 }
 
 /// `[tls]`: the connector's server certificate chain and key (PEM).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// The chain, leaf first.
@@ -109,7 +109,7 @@ impl Default for TlsConfig {
 }
 
 /// `[trust]`: what card certificates must chain to, and revocation data.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TrustFiles {
     /// Root certificates: files or folders.
@@ -169,7 +169,7 @@ impl Default for TrustFiles {
 }
 
 /// `[session]`: what every grant says.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SessionLimits {
     /// A session with no traffic for this long ends.
@@ -220,7 +220,7 @@ impl Default for SessionLimits {
 }
 
 /// `[state]`: the connector's own files.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StateConfig {
     /// The folder; created on first start.
@@ -246,13 +246,22 @@ pub struct ServeSections<'a> {
 }
 
 impl ServeSections<'_> {
-    /// Values no connector can work with.
+    /// Values no connector can work with: the first problem.
     pub fn check(&self) -> Result<(), String> {
+        match self.problems().into_iter().next() {
+            Some(problem) => Err(problem),
+            None => Ok(()),
+        }
+    }
+
+    /// Values no connector can work with: every problem, each starting with its dotted key.
+    pub fn problems(&self) -> Vec<String> {
+        let mut found = Vec::new();
         if self.listen.max_handshakes == 0 {
-            return Err("listen.max_handshakes must be at least 1".into());
+            found.push("listen.max_handshakes must be at least 1".into());
         }
         if self.listen.handshake_timeout < Duration::from_secs(1) {
-            return Err("listen.handshake_timeout must be at least 1s".into());
+            found.push("listen.handshake_timeout must be at least 1s".into());
         }
         let session = self.session;
         for (key, value) in [
@@ -263,18 +272,18 @@ impl ServeSections<'_> {
             ("session.card_grace", session.card_grace),
         ] {
             if value < Duration::from_secs(1) {
-                return Err(format!("{key} must be at least 1s"));
+                found.push(format!("{key} must be at least 1s"));
             }
         }
-        self.check_crl_fetch()?;
+        found.extend(self.check_crl_fetch().err());
         if session.endpoints.len() > vigie_protocol::limits::MAX_ENDPOINTS {
-            return Err(format!(
+            found.push(format!(
                 "session.endpoints lists {} endpoints; at most {} fit in a grant",
                 session.endpoints.len(),
                 vigie_protocol::limits::MAX_ENDPOINTS
             ));
         }
-        Ok(())
+        found
     }
 
     /// `[trust] crl_fetch_every` spares the CRL servers; a URL listed twice would have two

@@ -1,6 +1,7 @@
 //! Reading what `serve` needs from disk: the trust anchors, CRLs and blocklist, and the
 //! connector's own certificate and key. At start any problem stops the start with the file
-//! named; the CRLs and the blocklist are read again when they change ([`super::revocation`]).
+//! named; the CRLs and the blocklist are read again when they change (by `serve`'s
+//! revocation watcher). `check-config` reads them the same way.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;

@@ -14,6 +14,7 @@ use quinn::{Endpoint, EndpointConfig, Incoming, TokioRuntime, TransportConfig, V
 use rustls_pki_types::CertificateDer;
 use tracing::Instrument as _;
 
+use super::metrics::Handshake;
 use super::pipeline::Peer;
 use super::session_task;
 use super::{ServeError, Shared};
@@ -58,11 +59,13 @@ pub async fn serve(endpoint: Endpoint, shared: Arc<Shared>) {
         let busy = shared.handshakes.available_permits() < shared.max_handshakes / 2;
         if busy && !incoming.remote_address_validated() && incoming.may_retry() {
             tracing::debug!(peer = %incoming.remote_address(), "busy: QUIC address check sent");
+            shared.metrics.handshake("quic", Handshake::Retried);
             let _ = incoming.retry();
             continue;
         }
         let Ok(permit) = shared.handshakes.clone().try_acquire_owned() else {
             tracing::debug!(peer = %incoming.remote_address(), "too many handshakes; refused");
+            shared.metrics.handshake("quic", Handshake::Busy);
             incoming.refuse();
             continue;
         };
@@ -74,6 +77,12 @@ pub async fn serve(endpoint: Endpoint, shared: Arc<Shared>) {
                 let ready = tokio::time::timeout(shared.handshake_timeout, handshake(incoming));
                 let ready = ready.await;
                 drop(permit);
+                let outcome = match &ready {
+                    Ok(Ok(_)) => Handshake::Completed,
+                    Ok(Err(_)) => Handshake::Failed,
+                    Err(_) => Handshake::TimedOut,
+                };
+                shared.metrics.handshake("quic", outcome);
                 match ready {
                     Ok(Ok(ready)) => run(ready, address, shared).await,
                     Ok(Err(error)) => tracing::debug!(peer = %address, %error, "QUIC refused"),

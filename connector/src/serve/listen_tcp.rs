@@ -12,6 +12,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::Instrument as _;
 
 use super::Shared;
+use super::metrics::Handshake;
 use super::pipeline::Peer;
 use super::session_task::{self, CardBinding};
 
@@ -29,6 +30,7 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, shared: Arc<Sha
         };
         let Ok(permit) = shared.handshakes.clone().try_acquire_owned() else {
             tracing::debug!(peer = %address, "too many handshakes in flight; dropped");
+            shared.metrics.handshake("tcp", Handshake::Busy);
             continue;
         };
         tracing::debug!(peer = %address, "TCP connection accepted");
@@ -66,13 +68,16 @@ async fn handshake(
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => {
             tracing::debug!(peer = %address, %error, "TLS handshake failed");
+            shared.metrics.handshake("tcp", Handshake::Failed);
             return None;
         }
         Err(_) => {
             tracing::debug!(peer = %address, "TLS handshake timed out");
+            shared.metrics.handshake("tcp", Handshake::TimedOut);
             return None;
         }
     };
+    shared.metrics.handshake("tcp", Handshake::Completed);
     let (_, connection) = stream.get_ref();
     let binding = shared.bind_card(connection.peer_certificates())?;
     tracing::debug!(

@@ -34,33 +34,41 @@
 //! sessions whose card it now refuses end ([`revocation`]). The CRLs of `[trust] crl_urls`
 //! are fetched into a folder of the connector's own, read with the others ([`crl_fetch`]).
 //!
+//! Operations: with `[admin]`, an HTTP endpoint on an admin address serves the metrics and
+//! the health check ([`admin`], [`metrics`]); SIGHUP reloads the configuration without
+//! dropping a session ([`reload`]); apps published from the command line while the connector
+//! runs get their NAT rules within seconds.
+//!
 //! Not here yet: resume tokens.
 //!
 //! Unlike the rest of the crate, this module reads the clock: it is the connector's event
 //! loop.
 
+pub mod admin;
 mod audit_sink;
 pub mod codes;
 pub mod config;
 pub mod crl_fetch;
-mod files;
+pub mod files;
 pub mod keys;
 mod listen_quic;
 mod listen_tcp;
+pub mod metrics;
 pub mod pipeline;
 pub mod registry;
+pub mod reload;
 pub mod reproof;
 mod revocation;
 pub mod roaming;
+mod run;
 mod session_task;
 pub mod sso_hook;
 pub mod tls;
 pub mod withdrawals;
 
-use std::future::Future;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use rustls_pki_types::{CertificateDer, UnixTime};
@@ -69,11 +77,13 @@ use tokio::sync::Semaphore;
 use vigie_certs::Verifier;
 
 pub use audit_sink::AuditSink;
+pub use reload::Reloads;
 
 use crate::audit::AuditLog;
 use crate::config::{ConnectorConfig, EnrolmentConfig};
 use crate::directory::Directory;
 use config::SessionLimits;
+use metrics::Metrics;
 use registry::Registry;
 use session_task::CardBinding;
 
@@ -109,10 +119,13 @@ pub enum ServeError {
 pub struct Shared {
     verifier: Arc<Verifier>,
     directory: Arc<Mutex<Directory>>,
-    enrolment: EnrolmentConfig,
+    /// `[enrolment]`, replaced by a reload.
+    enrolment: RwLock<EnrolmentConfig>,
     audit: AuditSink,
     registry: Arc<Registry>,
-    limits: SessionLimits,
+    /// `[session]`, replaced by a reload.
+    limits: RwLock<Arc<SessionLimits>>,
+    metrics: Arc<Metrics>,
     connector_key: [u8; 32],
     rng: ring::rand::SystemRandom,
     protocol: vigie_protocol::ConnectorConfig,
@@ -129,6 +142,22 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The session limits in force.
+    fn limits(&self) -> Arc<SessionLimits> {
+        self.limits
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The enrolment policy in force.
+    fn enrolment(&self) -> EnrolmentConfig {
+        *self
+            .enrolment
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The verified card behind a finished handshake. The handshake already verified it;
     /// this reads the identity back out (and fails closed if revocation data changed since).
     fn bind_card(&self, certificates: Option<&[CertificateDer<'static>]>) -> Option<CardBinding> {
@@ -157,6 +186,10 @@ pub struct Server {
     revocation: revocation::Watch,
     crl_fetch: Option<crl_fetch::Fetcher>,
     sso: Option<sso_hook::SsoParts>,
+    /// The configuration the connector started with.
+    config: ConnectorConfig,
+    nat: Option<Arc<Mutex<crate::dataplane::hook::NatRules>>>,
+    admin: Option<TcpListener>,
 }
 
 impl Server {
@@ -177,7 +210,11 @@ impl Server {
         let identity = files::server_identity(&config.tls)?;
         let audit = AuditSink::start(audit)
             .map_err(|e| ServeError::Config(format!("cannot start the audit writer: {e}")))?;
-        let cards = Arc::new(tls::CardCertVerifier::new(verifier.clone(), audit.clone()));
+        let metrics = Arc::new(Metrics::new(
+            chrono::Utc::now().timestamp().max(0).unsigned_abs(),
+        ));
+        let cards = tls::CardCertVerifier::new(verifier.clone(), audit.clone(), metrics.clone());
+        let cards = Arc::new(cards);
         let tls_error = |e: rustls::Error| ServeError::Tls(e.to_string());
         let tcp_tls = tls::tcp_config(&identity, cards.clone()).map_err(tls_error)?;
         let quic_tls = tls::quic_config(&identity, cards).map_err(tls_error)?;
@@ -196,13 +233,22 @@ impl Server {
         let builtin: Vec<_> = sso.iter().flat_map(|s| s.nat.clone()).collect();
         let dataplane = crate::dataplane::hook::start(config, key.secret(), &apps, &builtin)
             .map_err(|e| ServeError::Config(format!("data plane: {e}")))?;
+        let nat = dataplane.as_ref().map(|_| {
+            let rules = crate::dataplane::hook::NatRules::new(config, &apps, &builtin);
+            Arc::new(Mutex::new(rules))
+        });
+        let admin = match &config.admin {
+            Some(admin) => Some(admin::bind(admin).await?),
+            None => None,
+        };
         let shared = Arc::new(Shared {
             verifier,
             directory: Arc::new(Mutex::new(directory)),
-            enrolment: config.enrolment,
+            enrolment: RwLock::new(config.enrolment),
             audit,
             registry,
-            limits: config.session.clone(),
+            limits: RwLock::new(Arc::new(config.session.clone())),
+            metrics,
             connector_key: key.public(),
             rng: ring::rand::SystemRandom::new(),
             protocol: vigie_protocol::ConnectorConfig::default(),
@@ -227,7 +273,15 @@ impl Server {
             revocation,
             crl_fetch,
             sso,
+            config: config.clone(),
+            nat,
+            admin,
         })
+    }
+
+    /// The admin endpoint's address, with `[admin]`.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The bound address; TCP and UDP share its port.
@@ -238,48 +292,6 @@ impl Server {
     /// The live sessions.
     pub fn registry(&self) -> &Registry {
         &self.shared.registry
-    }
-
-    /// Serves until `shutdown` completes, then tells every client the connector is
-    /// restarting ([`vigie_protocol::Code::CONNECTOR_RESTARTING`]): the sessions stay live in
-    /// the directory, and come back with their card when the connector starts again within
-    /// `[session] card_grace` ([`roaming`]).
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let tcp = tokio::spawn(listen_tcp::serve(
-            self.tcp,
-            self.acceptor,
-            self.shared.clone(),
-        ));
-        let quic = tokio::spawn(listen_quic::serve(self.quic.clone(), self.shared.clone()));
-        let withdrawals = tokio::spawn(withdrawals::watch(self.shared.clone()));
-        let revocation = tokio::spawn(self.revocation.run(self.shared.clone()));
-        let verifier = self.shared.verifier.clone();
-        let crl_fetch = self.crl_fetch.map(|f| tokio::spawn(f.run(verifier)));
-        let parked = tokio::spawn(roaming::watch(self.shared.clone()));
-        let sso = self.sso.map(|sso| tokio::spawn(sso.run()));
-        shutdown.await;
-        if let Some(sso) = sso {
-            sso.abort();
-        }
-        tcp.abort();
-        withdrawals.abort();
-        revocation.abort();
-        if let Some(crl_fetch) = crl_fetch {
-            crl_fetch.abort();
-        }
-        parked.abort();
-        let registry = &self.shared.registry;
-        registry.end_all(vigie_protocol::Code::CONNECTOR_RESTARTING);
-        // Clients hear the end message and close; QUIC connections close last.
-        for _ in 0..50 {
-            if registry.is_empty() && self.quic.open_connections() == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        self.quic.close(quinn::VarInt::from_u32(0), b"");
-        quic.abort();
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.quic.wait_idle()).await;
     }
 }
 

@@ -67,6 +67,7 @@ pub async fn admit_card(
     let admitted = match verdict {
         Verdict::Accepted(admitted) => admitted,
         Verdict::Refused(refusal) => {
+            shared.metrics.refused("directory", refusal.code());
             tracing::debug!(reason = refusal.code(), "directory refused the card");
             return Err(directory_code(&refusal));
         }
@@ -156,7 +157,7 @@ async fn still_live(shared: &Shared, id: &SessionId) -> Option<()> {
 async fn decide(shared: &Shared, request: &AdmissionRequest) -> Result<Verdict, Code> {
     let directory = shared.directory.clone();
     let request = request.clone();
-    let policy = shared.enrolment;
+    let policy = shared.enrolment();
     let decided = tokio::task::spawn_blocking(move || {
         let directory = directory.lock().unwrap_or_else(|e| e.into_inner());
         admit(&directory, &request, policy, Utc::now())
@@ -241,7 +242,7 @@ pub(super) async fn audited(shared: &Shared, event: AuditEvent) -> Result<(), Co
 }
 
 fn grant(shared: &Shared, id: SessionId, live: &LiveSession, card_not_after: u64) -> SessionGrant {
-    let limits = &shared.limits;
+    let limits = shared.limits();
     let now = Utc::now().timestamp().max(0).unsigned_abs();
     // A resumed session keeps what is left of its lifetime, counted from its first grant.
     let lived = Duration::from_secs(now.saturating_sub(live.started));

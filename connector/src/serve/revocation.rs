@@ -51,6 +51,16 @@ impl Watch {
         }
     }
 
+    /// A watch over new `files` (a reloaded configuration), read and applied now: the live
+    /// sessions whose card the new data refuses end at once. Blocks on the files.
+    pub fn reconfigured(files: &TrustFiles, shared: &Shared) -> Self {
+        let watch = Self::new(files);
+        if Read::from_files(files).apply(shared) {
+            rejudge(shared);
+        }
+        watch
+    }
+
     /// Follows the files until the connector stops.
     pub async fn run(mut self, shared: Arc<Shared>) {
         let mut tick = tokio::time::interval(self.files.refresh);

@@ -87,6 +87,16 @@ impl Parking {
         self.lock().remove(id)
     }
 
+    /// How many sessions wait for their card.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no session waits for its card.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The parked sessions' ids.
     fn ids(&self) -> Vec<SessionId> {
         self.lock().keys().copied().collect()

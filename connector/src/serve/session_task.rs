@@ -228,6 +228,7 @@ impl Task {
             Ok(admission) => admission,
             Err(code) => return self.session.end(code, now),
         };
+        self.shared.metrics.accepted();
         let id = admission.grant.session_id;
         if self.session.grant(admission.grant, now).is_err() {
             // The client went away while the directory decided: the session it was given
@@ -246,6 +247,7 @@ impl Task {
             return pipeline::end(&self.shared, id, &admission.live, &ending).await;
         }
         self.shared.registry.insert(id, admission.live.clone());
+        self.shared.metrics.session_up(self.peer.transport);
         let plane = self.shared.dataplane.as_deref();
         self.datagrams = crate::dataplane::hook::attach(plane, id, &admission.live);
         tracing::Span::current().record("session", hex(&id));
@@ -289,7 +291,7 @@ impl Task {
         let Some(live) = self.shared.registry.park(&id) else {
             return;
         };
-        let grace = self.shared.limits.card_grace;
+        let grace = self.shared.limits().card_grace;
         let event = super::roaming::parked_event(&id, &live, self.peer, reason, grace);
         let _ = pipeline::audited(&self.shared, event).await;
         let parked = super::roaming::Parked {
@@ -313,6 +315,10 @@ impl Task {
             tracing::debug!(reason = %ending.reason, "connection closed before a grant");
             return;
         };
+        let reason = (!waits).then(|| ending.reason.name().unwrap_or("unknown"));
+        self.shared
+            .metrics
+            .session_down(self.peer.transport, reason);
         if waits {
             return self.park(id, ending.reason).await;
         }

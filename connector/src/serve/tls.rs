@@ -24,6 +24,7 @@ use webpki::ring as algs;
 
 use super::audit_sink::AuditSink;
 use super::codes::certificate_error;
+use super::metrics::Metrics;
 use crate::audit::{Actor, AuditEvent, AuditKind};
 
 /// The ALPN protocol name of Vigie's control channel.
@@ -151,6 +152,7 @@ pub struct CardCertVerifier {
     verifier: Arc<Verifier>,
     hints: Vec<DistinguishedName>,
     audit: AuditSink,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for CardCertVerifier {
@@ -160,8 +162,8 @@ impl std::fmt::Debug for CardCertVerifier {
 }
 
 impl CardCertVerifier {
-    /// A verifier over `verifier`, auditing refusals to `audit`.
-    pub fn new(verifier: Arc<Verifier>, audit: AuditSink) -> Self {
+    /// A verifier over `verifier`, auditing refusals to `audit` and counting them.
+    pub fn new(verifier: Arc<Verifier>, audit: AuditSink, metrics: Arc<Metrics>) -> Self {
         let hints = verifier
             .acceptable_issuer_subjects()
             .iter()
@@ -171,6 +173,7 @@ impl CardCertVerifier {
             verifier,
             hints,
             audit,
+            metrics,
         }
     }
 }
@@ -197,6 +200,7 @@ impl ClientCertVerifier for CardCertVerifier {
         match self.verifier.verify(end_entity, intermediates, now) {
             Ok(_) => Ok(ClientCertVerified::assertion()),
             Err(refusal) => {
+                self.metrics.refused("certificate", refusal.code());
                 self.audit.offer(refusal_event(end_entity, &refusal));
                 Err(rustls::Error::InvalidCertificate(certificate_error(
                     &refusal,

@@ -73,6 +73,12 @@ impl Issuer {
         &self.config
     }
 
+    /// Replaces the registered apps (a reloaded configuration). Codes already given to an
+    /// app that is no longer registered cannot be exchanged any more; sign-ins stay.
+    pub fn set_clients(&mut self, clients: Vec<RegisteredClient>) {
+        self.config.clients = clients;
+    }
+
     /// The authorization endpoint. `subject` is the session the request came through, if
     /// any; `code` a fresh random code. Answers the URL to redirect the browser to.
     pub fn authorize(

@@ -37,7 +37,7 @@ const ASSERTION_LIFETIME: u64 = 60;
 const PATIENCE: Duration = Duration::from_secs(30);
 
 /// `[[sso.identity_header]]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityHeaderApp {
     /// The published app's name.

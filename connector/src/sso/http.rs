@@ -79,6 +79,11 @@ impl SsoService {
         }
     }
 
+    /// Replaces the registered apps, their keys read (a reloaded configuration).
+    pub fn set_clients(&self, clients: Vec<super::config::RegisteredClient>) {
+        self.issuer().set_clients(clients);
+    }
+
     /// The issuer's URL.
     pub fn issuer_url(&self) -> String {
         self.issuer().config().issuer.clone()

@@ -16,6 +16,7 @@
 pub mod client;
 #[path = "../common/mod.rs"]
 mod common;
+pub mod crl_server;
 
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
@@ -76,6 +77,8 @@ pub struct Served {
     pub site: Site,
     pub world: World,
     pub address: SocketAddr,
+    /// The admin endpoint, with `[admin]`.
+    pub admin: Option<SocketAddr>,
     child: Child,
 }
 
@@ -155,11 +158,12 @@ fn serve_site_at(site: Site, world: World) -> Served {
             &cert.to_string_lossy(),
         ]);
     }
-    let (child, address) = start(&site);
+    let (child, address, admin) = start(&site);
     Served {
         site,
         world,
         address,
+        admin,
         child,
     }
 }
@@ -169,6 +173,19 @@ pub fn serve_with_sections(extra: &str) -> Served {
     let world = world();
     let sections = serve_sections(&world, "", "", "") + extra;
     serve_site_at(Site::new(&sections), world)
+}
+
+/// The configuration of a site served for `world`, to rewrite a running connector's file:
+/// lines added to `[listen]` and `[session]`, `[trust]` revocation lines (none: the world's
+/// CRLs), and `extra` sections at the end.
+pub fn sections_for(
+    world: &World,
+    listen: &str,
+    session: &str,
+    trust: &str,
+    extra: &str,
+) -> String {
+    serve_sections(world, listen, session, trust) + extra
 }
 
 /// A connector with the default limits.
@@ -211,8 +228,9 @@ pub fn crl_revoking(world: &World, card: &str) -> Vec<u8> {
     crl.expect("a CRL")
 }
 
-/// Runs `vigie-connector serve` and waits for its "listening on" line.
-fn start(site: &Site) -> (Child, SocketAddr) {
+/// Runs `vigie-connector serve` and waits for its "listening on" line: the control address
+/// and, with `[admin]`, the admin endpoint's.
+fn start(site: &Site) -> (Child, SocketAddr, Option<SocketAddr>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_vigie-connector"))
         .arg("--config")
         .arg(site.path("connector.toml"))
@@ -236,7 +254,44 @@ fn start(site: &Site) -> (Child, SocketAddr) {
             let log = std::fs::read_to_string(site.path("serve.log")).unwrap_or_default();
             panic!("no address in {line:?}; log:\n{log}")
         });
-    (child, address)
+    let admin = line
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("http://")?.parse().ok());
+    (child, address, admin)
+}
+
+/// `GET path` on the admin endpoint: the status code and the body.
+pub fn admin_get(served: &Served, path: &str) -> (u16, String) {
+    admin_request(served, "GET", path)
+}
+
+/// A request without a body on the admin endpoint: the status code and the body.
+pub fn admin_request(served: &Served, method: &str, path: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let address = served.admin.expect("an [admin] endpoint");
+    let mut stream = std::net::TcpStream::connect(address).expect("the admin endpoint");
+    stream
+        .set_read_timeout(Some(PATIENCE))
+        .expect("a read timeout");
+    let request = format!("{method} {path} HTTP/1.1\r\nHost: vigie\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).expect("the request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("the answer");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok());
+    (status.expect("a status code"), body.to_owned())
+}
+
+/// The value of the sample `name{labels}` on a metrics page, if there is one (`labels` as
+/// written, `""` for none).
+pub fn sample(page: &str, name: &str, labels: &str) -> Option<f64> {
+    let wanted = match labels {
+        "" => name.to_owned(),
+        labels => format!("{name}{{{labels}}}"),
+    };
+    page.lines()
+        .find_map(|line| line.strip_prefix(&wanted)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
 }
 
 impl Served {
@@ -298,9 +353,10 @@ impl Served {
     /// Starts the connector again on the same site, after it stopped; its new address.
     pub fn restart(&mut self) -> SocketAddr {
         let _ = self.child.wait();
-        let (child, address) = start(&self.site);
+        let (child, address, admin) = start(&self.site);
         self.child = child;
         self.address = address;
+        self.admin = admin;
         address
     }
 

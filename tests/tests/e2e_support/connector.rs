@@ -165,6 +165,13 @@ impl Connector {
         self.address = address;
     }
 
+    /// Rewrites the site's configuration file for `world` and `site` (the running connector
+    /// reads it again on `vigie-connector reload`).
+    pub fn reconfigure(&self, world: &World, site: &Site) {
+        let path = self.dir.path().join("connector.toml");
+        std::fs::write(path, config(world, site)).expect("config");
+    }
+
     /// Runs an admin command on the site while it serves; it must succeed. Its output.
     pub fn admin(&self, args: &[&str]) -> String {
         admin(&self.dir, args)

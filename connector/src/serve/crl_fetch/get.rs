@@ -21,6 +21,20 @@ const CHUNK: usize = 64 * 1024;
 
 /// The body at `url`, after at most [`MAX_REDIRECTS`] redirects, within [`DEADLINE`].
 pub async fn fetch(url: &HttpUrl, limits: Limits) -> Result<Vec<u8>, FetchError> {
+    fetch_dated(url, limits).await.map(|fetched| fetched.body)
+}
+
+/// A fetched body, and the server's clock when it answered.
+#[derive(Debug)]
+pub struct Fetched {
+    /// The body.
+    pub body: Vec<u8>,
+    /// The answer's `Date` header, as the server wrote it.
+    pub date: Option<String>,
+}
+
+/// The body at `url` as `fetch` gets it, with the last answer's `Date` header.
+pub async fn fetch_dated(url: &HttpUrl, limits: Limits) -> Result<Fetched, FetchError> {
     tokio::time::timeout(DEADLINE, follow(url, limits))
         .await
         .map_err(|_| NetworkError::Timeout(DEADLINE))?
@@ -28,15 +42,15 @@ pub async fn fetch(url: &HttpUrl, limits: Limits) -> Result<Vec<u8>, FetchError>
 
 /// What one request brought.
 enum Answer {
-    Body(Vec<u8>),
+    Body(Fetched),
     Redirect(String),
 }
 
-async fn follow(url: &HttpUrl, limits: Limits) -> Result<Vec<u8>, FetchError> {
+async fn follow(url: &HttpUrl, limits: Limits) -> Result<Fetched, FetchError> {
     let mut current = url.clone();
     for _ in 0..=MAX_REDIRECTS {
         let location = match get(&current, limits).await? {
-            Answer::Body(body) => return Ok(body),
+            Answer::Body(fetched) => return Ok(fetched),
             Answer::Redirect(location) => location,
         };
         current = current
@@ -65,7 +79,11 @@ async fn get(url: &HttpUrl, limits: Limits) -> Result<Answer, FetchError> {
         received.extend_from_slice(chunk.get(..count).unwrap_or_default());
         match parse_response(&received, closed, limits)? {
             Parsed::Partial => {}
-            Parsed::Body(body) => return Ok(Answer::Body(body.to_vec())),
+            Parsed::Body(body) => {
+                let date = super::response::header(&received, "date").map(str::to_owned);
+                let body = body.to_vec();
+                return Ok(Answer::Body(Fetched { body, date }));
+            }
             Parsed::Redirect(location) => return Ok(Answer::Redirect(location.to_owned())),
         }
         if closed {

@@ -21,7 +21,7 @@
 //! force stay meanwhile, and the operator is warned once per run of failures; a CRL that goes
 //! stale for want of a fresh one is warned about by the revocation watcher.
 
-mod check;
+pub mod check;
 mod get;
 mod response;
 mod store;
@@ -33,8 +33,9 @@ use std::time::Duration;
 
 use vigie_certs::{TrustConfig, Verifier};
 
-pub use response::{Limits, Parsed, PeerError, parse_response};
-pub use store::Folder;
+pub use get::{Fetched, fetch_dated};
+pub use response::{Limits, Parsed, PeerError, header, parse_response};
+pub use store::{FOLDER, Folder};
 pub use url::{Host, HttpUrl, UrlError};
 
 use check::Verdict;

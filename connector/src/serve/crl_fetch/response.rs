@@ -222,6 +222,19 @@ fn body(
     }
 }
 
+/// The value of header `name` in a complete answer's head, if it has one and it is text
+/// (`Date`, for the clock check of `vigie-connector doctor`).
+pub fn header<'a>(bytes: &'a [u8], name: &str) -> Option<&'a str> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADER_COUNT];
+    let mut response = httparse::Response::new(&mut headers);
+    response.parse(bytes).ok()?;
+    let found = response
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))?;
+    std::str::from_utf8(found.value).ok().map(str::trim)
+}
+
 /// httparse's diagnosis, in words.
 fn httparse_problem(error: httparse::Error) -> &'static str {
     match error {
@@ -241,6 +254,17 @@ mod tests {
 
     fn parse(bytes: &[u8], closed: bool) -> Result<Parsed<'_>, PeerError> {
         parse_response(bytes, closed, Limits::CRL)
+    }
+
+    #[test]
+    fn a_header_is_read_by_name() {
+        let answer = b"HTTP/1.0 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\nx";
+        assert_eq!(
+            header(answer, "date"),
+            Some("Sun, 06 Nov 1994 08:49:37 GMT")
+        );
+        assert_eq!(header(answer, "location"), None);
+        assert_eq!(header(b"garbage", "date"), None);
     }
 
     #[test]
