@@ -4,11 +4,18 @@
 //!
 //! CRLs and the blocklist sit behind their own locks so the connector can replace them on its
 //! refresh schedule while admissions go on; the trust anchors are fixed for a verifier's life.
+//! Each replacement bumps the verifier's [`revision`](Verifier::revision), so a caller that
+//! keeps a verdict for a moment knows when it no longer holds.
+//!
+//! The signatures over the configured intermediates and the loaded CRLs are checked once, not
+//! at every admission ([`crate::memo`]); the card's own signature is checked every time.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use der::{Decode, Encode};
+use rustls_pki_types::SignatureVerificationAlgorithm;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, TrustAnchor, UnixTime};
 use webpki::{EndEntityCert, ExpirationPolicy, KeyUsage, RevocationCheckDepth};
 use webpki::{RevocationOptionsBuilder, UnknownStatusPolicy};
@@ -18,6 +25,7 @@ use crate::blocklist::Blocklist;
 use crate::checks;
 use crate::crl::{CrlError, CrlSet, CrlSigner, CrlStatus};
 use crate::identity::{CardIdentity, serial_hex};
+use crate::memo::{Memoized, SignatureMemo};
 use crate::refusal::Refusal;
 
 /// What the verifier trusts and how strict it is about revocation.
@@ -112,6 +120,13 @@ pub struct Verifier {
     min_rsa_bits: usize,
     crls: RwLock<Arc<CrlSet>>,
     blocklist: RwLock<Arc<Blocklist>>,
+    /// Bumped by every change of the CRLs or the blocklist.
+    revision: AtomicU64,
+    /// The chain's signature algorithms, behind the memo of CA and CRL signatures.
+    algorithms: Vec<Memoized>,
+    memo: Arc<SignatureMemo>,
+    /// The signed parts of the intermediates, whose signatures the memo may keep.
+    intermediate_tbs: Vec<Vec<u8>>,
 }
 
 impl Verifier {
@@ -124,6 +139,9 @@ impl Verifier {
         let anchors = trust_anchors(&config.roots)?;
         let (issuer_subjects, crl_signers) = ca_facts(&config.roots, &config.intermediates)?;
         let crls = CrlSet::parse(&config.crls, &crl_signers)?;
+        let intermediate_tbs = signed_parts(&config.intermediates);
+        let memo = Arc::new(SignatureMemo::new(memo_messages(&intermediate_tbs, &crls)));
+        let algorithms = Memoized::all(checks::SIGNATURE_ALGORITHMS, &memo);
         Ok(Self {
             anchors,
             intermediates: config.intermediates,
@@ -134,6 +152,10 @@ impl Verifier {
             min_rsa_bits: config.min_rsa_bits,
             crls: RwLock::new(Arc::new(crls)),
             blocklist: RwLock::new(Arc::new(config.blocklist)),
+            revision: AtomicU64::new(0),
+            algorithms,
+            memo,
+            intermediate_tbs,
         })
     }
 
@@ -218,9 +240,13 @@ impl Verifier {
         // Required-if-present: webpki applies it to the CAs too, which carry no EKU. The leaf's
         // EKU must be present, which `checks::extended_key_usage` enforces.
         let usage = KeyUsage::client_auth();
-        let algs = checks::SIGNATURE_ALGORITHMS;
+        let algs: Vec<&dyn SignatureVerificationAlgorithm> = self
+            .algorithms
+            .iter()
+            .map(|a| a as &dyn SignatureVerificationAlgorithm)
+            .collect();
         ee.verify_for_usage(
-            algs,
+            &algs,
             &self.anchors,
             &intermediates,
             now,
@@ -276,7 +302,10 @@ impl Verifier {
         let set = CrlSet::parse(crls, &self.crl_signers)?;
         let set = Arc::new(set.keep_newer_than(&self.crl_snapshot()));
         tracing::debug!(count = set.crls.len(), "CRLs replaced");
+        self.memo
+            .allow_only(memo_messages(&self.intermediate_tbs, &set));
         *self.crls.write().unwrap_or_else(PoisonError::into_inner) = set;
+        self.revision.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 
@@ -287,6 +316,14 @@ impl Verifier {
             .blocklist
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Arc::new(blocklist);
+        self.revision.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A number that changes whenever the CRLs or the blocklist are replaced: a verdict taken
+    /// at one revision may be reused only while the revision is the same (and the moment the
+    /// verdict was for is close enough to count as now).
+    pub fn revision(&self) -> u64 {
+        self.revision.load(Ordering::SeqCst)
     }
 
     /// The current blocklist.
@@ -366,6 +403,23 @@ fn ca_fact(cert: &CertificateDer<'_>) -> Result<(Vec<u8>, CrlSigner), String> {
         .map_err(|e| e.to_string())?;
     let signer = CrlSigner::from_certificate(&parsed).map_err(|e| e.to_string())?;
     Ok((subject, signer))
+}
+
+/// The signed part of each certificate that has one (others are left to path building).
+fn signed_parts(certificates: &[CertificateDer<'_>]) -> Vec<Vec<u8>> {
+    certificates
+        .iter()
+        .filter_map(|c| crate::crl::first_element(c).ok().map(<[u8]>::to_vec))
+        .collect()
+}
+
+/// What the memo may remember signatures over: the intermediates and the loaded CRLs.
+fn memo_messages<'a>(
+    intermediates: &'a [Vec<u8>],
+    crls: &'a CrlSet,
+) -> impl Iterator<Item = &'a [u8]> {
+    let crls = crls.crls.iter().map(|c| c.tbs.as_slice());
+    intermediates.iter().map(Vec::as_slice).chain(crls)
 }
 
 fn malformed(detail: String) -> Refusal {
