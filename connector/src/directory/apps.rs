@@ -39,7 +39,7 @@ impl Directory {
     pub fn apps(&self) -> Result<Vec<PublishedApp>, DirectoryError> {
         let names: Vec<String> = self
             .conn
-            .prepare("SELECT name FROM apps ORDER BY name")?
+            .prepare_cached("SELECT name FROM apps ORDER BY name")?
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         names
@@ -182,20 +182,19 @@ impl Directory {
 
 fn read_app(conn: &Connection, name: &str) -> Result<Option<PublishedApp>, DirectoryError> {
     let row = conn
-        .query_row(
+        .prepare_cached(
             "SELECT apps.dns_name, apps.ports, apps.backend, apps.source, app_addresses.address
              FROM apps JOIN app_addresses USING (name) WHERE name = ?1",
-            [name],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                ))
-            },
-        )
+        )?
+        .query_row([name], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })
         .optional()?;
     let Some((dns_name, ports, backend, source, address)) = row else {
         return Ok(None);

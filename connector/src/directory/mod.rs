@@ -130,6 +130,19 @@ impl Directory {
         Ok(Self { conn })
     }
 
+    /// Commits of this connection stop waiting for the disk (SQLite's `synchronous =
+    /// NORMAL` in WAL mode); `serve` asks for it, so that admissions do not queue behind one
+    /// `fsync` each for the session rows they write. A committed change still survives the
+    /// connector crashing or being killed; a power cut or an operating-system crash may lose
+    /// the last commits before the next checkpoint (never the database's consistency). What
+    /// must last is in the audit log, which syncs every record before anyone is told.
+    /// Changes made by the admin commands (HR sync, card revocation, kills) use their own
+    /// connection and keep waiting for the disk.
+    pub fn commit_without_waiting_for_disk(&self) -> Result<(), DirectoryError> {
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(())
+    }
+
     /// The schema version of the open database.
     pub fn schema_version(&self) -> Result<u32, DirectoryError> {
         migrations::version(&self.conn)

@@ -76,19 +76,20 @@ impl Directory {
         address: Ipv4Addr,
         now: DateTime<Utc>,
     ) -> Result<(), DirectoryError> {
-        self.conn.execute(
-            "INSERT INTO sessions (id, id_nat, card_serial, card_issuer, started_at,
+        self.conn
+            .prepare_cached(
+                "INSERT INTO sessions (id, id_nat, card_serial, card_issuer, started_at,
                                    tunnel_address)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
+            )?
+            .execute(params![
                 id,
                 id_nat.as_str(),
                 card.serial(),
                 card.issuer(),
                 time_text(now),
                 address.to_string()
-            ],
-        )?;
+            ])?;
         Ok(())
     }
 
@@ -128,11 +129,13 @@ impl Directory {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, DirectoryError> {
-        let changed = self.conn.execute(
-            "UPDATE sessions SET ended_at = ?2, end_reason = ?3
-             WHERE id = ?1 AND ended_at IS NULL",
-            params![id, time_text(now), reason],
-        )?;
+        let changed = self
+            .conn
+            .prepare_cached(
+                "UPDATE sessions SET ended_at = ?2, end_reason = ?3
+                 WHERE id = ?1 AND ended_at IS NULL",
+            )?
+            .execute(params![id, time_text(now), reason])?;
         Ok(changed == 1)
     }
 
