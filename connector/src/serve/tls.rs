@@ -19,11 +19,12 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{NoServerSessionStorage, ServerConfig};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
-use vigie_certs::{CardIdentity, Verifier};
+use vigie_certs::CardIdentity;
 use webpki::ring as algs;
 
 use super::audit_sink::AuditSink;
 use super::codes::certificate_error;
+use super::handshakes::Verdicts;
 use crate::audit::{Actor, AuditEvent, AuditKind};
 
 /// The ALPN protocol name of Vigie's control channel.
@@ -145,10 +146,11 @@ fn server_config(
     Ok(config)
 }
 
-/// Runs [`Verifier::verify`] on the card certificate a client presents, audits refusals,
-/// and checks the handshake signatures the card made.
+/// Runs [`vigie_certs::Verifier::verify`] on the card certificate a client presents (keeping
+/// an accepted verdict for the connection, [`Verdicts`]), audits refusals, and checks the
+/// handshake signatures the card made.
 pub struct CardCertVerifier {
-    verifier: Arc<Verifier>,
+    verdicts: Arc<Verdicts>,
     hints: Vec<DistinguishedName>,
     audit: AuditSink,
 }
@@ -160,15 +162,16 @@ impl std::fmt::Debug for CardCertVerifier {
 }
 
 impl CardCertVerifier {
-    /// A verifier over `verifier`, auditing refusals to `audit`.
-    pub fn new(verifier: Arc<Verifier>, audit: AuditSink) -> Self {
-        let hints = verifier
+    /// A verifier over `verdicts`, auditing refusals to `audit`.
+    pub fn new(verdicts: Arc<Verdicts>, audit: AuditSink) -> Self {
+        let hints = verdicts
+            .verifier()
             .acceptable_issuer_subjects()
             .iter()
             .map(|subject| DistinguishedName::from(subject.clone()))
             .collect();
         Self {
-            verifier,
+            verdicts,
             hints,
             audit,
         }
@@ -194,7 +197,10 @@ impl ClientCertVerifier for CardCertVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        match self.verifier.verify(end_entity, intermediates, now) {
+        match self
+            .verdicts
+            .verify_in_handshake(end_entity, intermediates, now)
+        {
             Ok(_) => Ok(ClientCertVerified::assertion()),
             Err(refusal) => {
                 self.audit.offer(refusal_event(end_entity, &refusal));
