@@ -1,10 +1,17 @@
-//! The audit log seen from the listeners: one thread owns the [`AuditLog`] (each append waits
-//! for `fdatasync`), and connections hand it events through a bounded queue.
+//! The audit log seen from the listeners: one thread owns the [`AuditLog`], and connections
+//! hand it events through a bounded queue.
 //!
 //! Admissions and session starts wait until their record is on disk ([`AuditSink::write`]):
 //! the connector admits no one it cannot audit. Certificate refusals come from inside the TLS
 //! handshake, which cannot wait; they are queued ([`AuditSink::offer`]) and, when a flood of
 //! bad handshakes fills the queue, counted and dropped rather than let attackers grow memory.
+//!
+//! Group commit: the writer takes every record waiting in the queue (up to [`BATCH`]) and
+//! appends them with one write and one `fdatasync` ([`AuditLog::append_all`]), in queue order,
+//! so the hash chain runs through them as if they had been appended one by one. Nobody is
+//! told their record is written before the `fdatasync` that covers it has returned: the
+//! durability of each acknowledged record is what it was with one sync per record, and many
+//! admissions at once share a sync instead of queueing behind one sync each.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,13 +20,17 @@ use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use chrono::Utc;
 use tokio::sync::oneshot;
 
-use crate::audit::{AuditError, AuditEvent, AuditLog};
+use crate::audit::{AuditEvent, AuditLog};
 
-/// How many records may wait for the writer.
+/// How many jobs may wait for the writer.
 const QUEUE: usize = 4096;
 
+/// At most this many jobs share one write and one sync.
+const BATCH: usize = 256;
+
+/// Records written together, in order, and who waits for them.
 struct Job {
-    event: AuditEvent,
+    events: Vec<AuditEvent>,
     done: Option<oneshot::Sender<Result<(), String>>>,
 }
 
@@ -45,12 +56,15 @@ impl AuditSink {
         std::thread::Builder::new()
             .name("vigie-audit".into())
             .spawn(move || {
-                for job in jobs {
-                    let result = log.append(&job.event, Utc::now());
-                    report(&result);
-                    if let Some(done) = job.done {
-                        let _ = done.send(result.map(|_| ()).map_err(|e| e.to_string()));
+                while let Ok(first) = jobs.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < BATCH {
+                        match jobs.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
                     }
+                    commit(&mut log, batch);
                 }
             })?;
         Ok(Self {
@@ -61,25 +75,40 @@ impl AuditSink {
 
     /// Writes `event` and waits until it is on disk.
     pub async fn write(&self, event: AuditEvent) -> Result<(), String> {
+        self.write_all(vec![event]).await
+    }
+
+    /// Writes `events`, in order and next to each other in the chain, and waits until they
+    /// are all on disk.
+    pub async fn write_all(&self, events: Vec<AuditEvent>) -> Result<(), String> {
+        let stopped = || "the audit writer stopped".to_owned();
         let (done, written) = oneshot::channel();
         let job = Job {
-            event,
+            events,
             done: Some(done),
         };
-        let queue = self.queue.clone();
-        // `send` blocks while the queue is full: off the async threads.
-        tokio::task::spawn_blocking(move || queue.send(job))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|_| "the audit writer stopped".to_owned())?;
-        written
-            .await
-            .map_err(|_| "the audit writer stopped".to_owned())?
+        match self.queue.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Disconnected(_)) => return Err(stopped()),
+            Err(TrySendError::Full(job)) => {
+                // `send` blocks while the queue is full: off the async threads.
+                let queue = self.queue.clone();
+                tokio::task::spawn_blocking(move || queue.send(job))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|_| stopped())?;
+            }
+        }
+        written.await.map_err(|_| stopped())?
     }
 
     /// Queues `event` without waiting; drops it (and counts it) when the queue is full.
     pub fn offer(&self, event: AuditEvent) {
-        match self.queue.try_send(Job { event, done: None }) {
+        let job = Job {
+            events: vec![event],
+            done: None,
+        };
+        match self.queue.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
@@ -102,8 +131,20 @@ impl AuditSink {
     }
 }
 
-fn report(result: &Result<u64, AuditError>) {
-    if let Err(error) = result {
-        tracing::error!(%error, "audit record not written");
+/// Appends every record of `batch` with one sync, then tells each waiting job.
+fn commit(log: &mut AuditLog, batch: Vec<Job>) {
+    let mut events = Vec::new();
+    let mut waiting = Vec::with_capacity(batch.len());
+    for job in batch {
+        events.extend(job.events);
+        waiting.extend(job.done);
+    }
+    let result = log.append_all(&events, Utc::now());
+    if let Err(error) = &result {
+        tracing::error!(%error, records = events.len(), "audit records not written");
+    }
+    let answer = result.map(|_| ()).map_err(|e| e.to_string());
+    for done in waiting {
+        let _ = done.send(answer.clone());
     }
 }
