@@ -67,6 +67,19 @@ impl Directory {
         Ok(ended)
     }
 
+    /// A number that changes when another connection (another process: `session kill`,
+    /// `hr sync`, `card revoke`) has committed a change to the database since this
+    /// connection last asked; this connection's own changes leave it as it is (SQLite's
+    /// `data_version`). Lets `serve` skip looking for withdrawn sessions when nobody else
+    /// wrote.
+    pub fn data_version(&self) -> Result<i64, DirectoryError> {
+        let version = self
+            .conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        Ok(version)
+    }
+
     /// Records a new live session, holding tunnel address `address`.
     pub fn start_session(
         &self,
@@ -234,6 +247,19 @@ mod tests {
         assert_eq!(
             directory.live_sessions(&id_nat).unwrap(),
             vec!["bb".to_owned()]
+        );
+        let before = directory.data_version().unwrap();
+        directory.end_session("bb", "client quit", now).unwrap();
+        assert_eq!(directory.data_version().unwrap(), before, "its own changes");
+        directory
+            .start_session("cc", &id_nat, &card, address, now)
+            .unwrap();
+        let other = Directory::open(&dir.path().join("connector.db")).unwrap();
+        other.end_session("cc", "admin-kill", now).unwrap();
+        assert_ne!(
+            directory.data_version().unwrap(),
+            before,
+            "another's change"
         );
     }
 }
