@@ -20,6 +20,7 @@ use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, TrustAnchor
 use webpki::{EndEntityCert, ExpirationPolicy, KeyUsage, RevocationCheckDepth};
 use webpki::{RevocationOptionsBuilder, UnknownStatusPolicy};
 use x509_cert::Certificate;
+use x509_cert::name::Name;
 
 use crate::blocklist::Blocklist;
 use crate::checks;
@@ -127,6 +128,9 @@ pub struct Verifier {
     memo: Arc<SignatureMemo>,
     /// The signed parts of the intermediates, whose signatures the memo may keep.
     intermediate_tbs: Vec<Vec<u8>>,
+    /// Every configured CA's subject and its RFC 4514 text, so a card's issuer is not written
+    /// out anew at each admission.
+    ca_names: Vec<(Name, String)>,
 }
 
 impl Verifier {
@@ -140,6 +144,7 @@ impl Verifier {
         let (issuer_subjects, crl_signers) = ca_facts(&config.roots, &config.intermediates)?;
         let crls = CrlSet::parse(&config.crls, &crl_signers)?;
         let intermediate_tbs = signed_parts(&config.intermediates);
+        let ca_names = ca_names(&config.roots, &config.intermediates);
         let memo = Arc::new(SignatureMemo::new(memo_messages(&intermediate_tbs, &crls)));
         let algorithms = Memoized::all(checks::SIGNATURE_ALGORITHMS, &memo);
         Ok(Self {
@@ -156,6 +161,7 @@ impl Verifier {
             algorithms,
             memo,
             intermediate_tbs,
+            ca_names,
         })
     }
 
@@ -192,14 +198,15 @@ impl Verifier {
         let cert = Certificate::from_der(end_entity).map_err(|e| malformed(e.to_string()))?;
         let tbs = &cert.tbs_certificate;
         let serial = serial_hex(tbs.serial_number.as_bytes());
-        let issuer = tbs.issuer.to_string();
+        let issuer = self.issuer_text(&tbs.issuer);
         let crls = self.crl_snapshot();
         self.check_chain(end_entity, presented, now, &crls)
             .map_err(|e| checks::map_webpki_error(e, &serial, &issuer))?;
         checks::extended_key_usage(&cert)?;
         checks::key_usage(&cert)?;
         checks::key_size(&cert, self.min_rsa_bits)?;
-        let identity = CardIdentity::from_certificate(&cert).map_err(Refusal::BadIdentity)?;
+        let identity =
+            CardIdentity::with_issuer_text(&cert, issuer.clone()).map_err(Refusal::BadIdentity)?;
         self.check_blocklist(&identity)?;
         self.check_crl_freshness(&crls, &cert, now.as_secs())?;
         Ok(VerifiedCard {
@@ -208,6 +215,14 @@ impl Verifier {
             serial,
             not_after: tbs.validity.not_after.to_unix_duration().as_secs(),
         })
+    }
+
+    /// The RFC 4514 text of `issuer`: known by heart for a configured CA.
+    fn issuer_text(&self, issuer: &Name) -> String {
+        match self.ca_names.iter().find(|(name, _)| name == issuer) {
+            Some((_, text)) => text.clone(),
+            None => issuer.to_string(),
+        }
     }
 
     fn check_chain(
@@ -403,6 +418,23 @@ fn ca_fact(cert: &CertificateDer<'_>) -> Result<(Vec<u8>, CrlSigner), String> {
         .map_err(|e| e.to_string())?;
     let signer = CrlSigner::from_certificate(&parsed).map_err(|e| e.to_string())?;
     Ok((subject, signer))
+}
+
+/// The subject of every configured CA that parses, with its text.
+fn ca_names(
+    roots: &[CertificateDer<'_>],
+    intermediates: &[CertificateDer<'_>],
+) -> Vec<(Name, String)> {
+    roots
+        .iter()
+        .chain(intermediates)
+        .filter_map(|der| Certificate::from_der(der).ok())
+        .map(|cert| {
+            let subject = cert.tbs_certificate.subject;
+            let text = subject.to_string();
+            (subject, text)
+        })
+        .collect()
 }
 
 /// The signed part of each certificate that has one (others are left to path building).
