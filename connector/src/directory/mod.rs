@@ -200,6 +200,22 @@ mod tests {
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+        let synchronous = |d: &Directory| -> i64 {
+            d.conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(
+            synchronous(&directory),
+            2,
+            "FULL: commits wait for the disk"
+        );
+        directory.commit_without_waiting_for_disk().unwrap();
+        assert_eq!(
+            synchronous(&directory),
+            1,
+            "NORMAL, for serve's session rows"
+        );
     }
 
     #[test]

@@ -148,3 +148,52 @@ fn commit(log: &mut AuditLog, batch: Vec<Job>) {
         let _ = done.send(answer.clone());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{Actor, AuditKind};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_writers_share_syncs_and_the_chain_stays_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = AuditSink::start(AuditLog::open(dir.path()).unwrap()).unwrap();
+        let event = |job: usize, part: usize| {
+            AuditEvent::new(AuditKind::SessionStart, Actor::Connector)
+                .field("job", job)
+                .field("part", part)
+        };
+        let writers: Vec<_> = (0..64)
+            .map(|job| {
+                let sink = sink.clone();
+                tokio::spawn(
+                    async move { sink.write_all(vec![event(job, 0), event(job, 1)]).await },
+                )
+            })
+            .collect();
+        for writer in writers {
+            writer.await.unwrap().unwrap();
+        }
+        let report = crate::audit::verify(dir.path()).unwrap();
+        assert_eq!((report.records, report.first_break), (128, None));
+        let mut files: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .collect();
+        files.sort();
+        let text: String = files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap())
+            .collect();
+        let records: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        for pair in records.chunks(2) {
+            let (first, second) = (&pair[0]["fields"], &pair[1]["fields"]);
+            assert_eq!(first["job"], second["job"], "a job's records stay together");
+            assert_eq!((&first["part"], &second["part"]), (&0.into(), &1.into()));
+        }
+    }
+}

@@ -282,6 +282,29 @@ mod tests {
     }
 
     #[test]
+    fn a_freed_address_is_not_handed_out_again_at_once() {
+        let registry = Registry::new("100.96.0.0/29".parse().unwrap());
+        let first = registry.reserve_address().unwrap();
+        let second = registry.reserve_address().unwrap();
+        registry.release_address(first);
+        let third = registry.reserve_address().unwrap();
+        assert_eq!(
+            [first, second, third].map(|a| a.octets()[3]),
+            [2, 3, 4],
+            "the search goes on from the last address"
+        );
+        for _ in 0..2 {
+            registry.reserve_address().unwrap();
+        }
+        assert_eq!(registry.reserve_address(), Some(first), "then wraps around");
+        assert_eq!(
+            registry.reserve_address(),
+            None,
+            "a /29 has five client addresses"
+        );
+    }
+
+    #[test]
     fn ending_a_person_reaches_their_sessions() {
         let registry = Registry::new("100.96.0.0/24".parse().unwrap());
         let address = registry.reserve_address().unwrap();

@@ -279,6 +279,30 @@ mod tests {
     }
 
     #[test]
+    fn the_connector_prefers_aes_128_gcm_with_sha_256() {
+        let suites = provider().cipher_suites.clone();
+        let first = |tls13: bool| {
+            suites
+                .iter()
+                .find(|s| format!("{:?}", s.suite()).starts_with("TLS13_") == tls13)
+                .map(|s| s.suite())
+        };
+        assert_eq!(
+            first(true),
+            Some(rustls::CipherSuite::TLS13_AES_128_GCM_SHA256)
+        );
+        assert_eq!(
+            first(false),
+            Some(rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)
+        );
+        assert_eq!(
+            suites.len(),
+            9,
+            "AES-256-GCM and ChaCha20 are still offered"
+        );
+    }
+
+    #[test]
     fn cards_may_sign_pkcs1_and_pss() {
         let schemes = HANDSHAKE_SIGNATURES.supported_schemes();
         assert_eq!(schemes.len(), 7);
