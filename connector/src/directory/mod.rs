@@ -100,6 +100,9 @@ pub enum DirectoryError {
 #[derive(Debug)]
 pub struct Directory {
     conn: Connection,
+    /// The published apps as last read, with the database's `data_version` then; used while
+    /// no other connection has written since and this one has not changed an app.
+    apps_read: std::cell::RefCell<Option<(i64, Vec<crate::apps::PublishedApp>)>>,
 }
 
 impl Directory {
@@ -127,7 +130,10 @@ impl Directory {
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrations::migrate(&mut conn)?;
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            apps_read: std::cell::RefCell::new(None),
+        })
     }
 
     /// Commits of this connection stop waiting for the disk (SQLite's `synchronous =
