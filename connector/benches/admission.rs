@@ -17,7 +17,8 @@
 //!
 //! Run: `cargo bench -p vigie-connector --bench admission` (about 3 minutes; the first run
 //! also makes the bulk cards, kept under `target/tmp/`). With `VIGIE_BENCH_TSV=path`, rows
-//! `admission ROUND SCENARIO METRIC VALUE` are appended to that file.
+//! `admission ROUND SCENARIO METRIC VALUE` are appended to that file; with
+//! `VIGIE_BENCH_ONLY=TEXT`, only the scenarios whose name (as in those rows) holds TEXT run.
 
 #[path = "../tests/serve_common/mod.rs"]
 mod serve_common;
@@ -125,7 +126,17 @@ fn main() {
          | admissions/s | connector CPU % | p50 latency, ms | p99 latency, ms |\n\
          |---|---|---|---|---|---|---|---|"
     );
+    // `VIGIE_BENCH_ONLY=quic13-server-ec-c16` runs only the scenarios whose name holds it.
+    let only = std::env::var("VIGIE_BENCH_ONLY").unwrap_or_default();
+    let name = |s: &Scenario, tls: &str| format!("{}-{tls}-c{}", s.transport.key(), s.concurrency);
     for (tls, tls_label) in [("server-ec", "ECDSA P-256"), ("server", "RSA-2048")] {
+        let chosen: Vec<Scenario> = scenarios(tls)
+            .into_iter()
+            .filter(|s| name(s, tls).contains(&only))
+            .collect();
+        if chosen.is_empty() {
+            continue;
+        }
         let load = LoadSite {
             hr_rows: &rows,
             tls,
@@ -135,14 +146,13 @@ fn main() {
         let (address, pid) = (served.address, served.pid());
         let warm = runtime.block_on(run(&pool, address, Transport::Quic, 32, None, pid));
         assert_eq!(warm.failures, 0, "warm-up failures; log:\n{}", served.log());
-        for scenario in scenarios(tls) {
+        for scenario in chosen {
             let mut samples = Vec::new();
             for round in 1..=ROUNDS {
                 let (transport, clients) = (scenario.transport, scenario.concurrency);
                 let sample =
                     runtime.block_on(run(&pool, address, transport, clients, Some(MEASURE), pid));
-                let name = format!("{}-{tls}-c{clients}", transport.key());
-                record(&mut tsv, round, &name, &sample);
+                record(&mut tsv, round, &name(&scenario, tls), &sample);
                 samples.push(sample);
             }
             print_row(tls_label, &scenario, &samples);
