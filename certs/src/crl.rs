@@ -21,6 +21,8 @@ use crate::checks::SIGNATURE_ALGORITHMS;
 #[derive(Debug)]
 pub(crate) struct LoadedCrl {
     pub(crate) crl: CertRevocationList<'static>,
+    /// The signed part (DER), whose signature the verifier checks once ([`crate::memo`]).
+    pub(crate) tbs: Vec<u8>,
     pub(crate) issuer: Name,
     pub(crate) this_update: u64,
     pub(crate) next_update: Option<u64>,
@@ -184,6 +186,7 @@ fn load(index: usize, der: &[u8], signers: &[CrlSigner]) -> Result<LoadedCrl, Cr
     }
     Ok(LoadedCrl {
         crl: CertRevocationList::from(owned),
+        tbs: signed.to_vec(),
         this_update: tbs.this_update.to_unix_duration().as_secs(),
         next_update: tbs.next_update.map(|t| t.to_unix_duration().as_secs()),
         issuer: tbs.issuer,
@@ -201,7 +204,7 @@ fn signature_valid(signer: &CrlSigner, algorithm: &[u8], message: &[u8], signatu
 }
 
 /// The raw TLV of the first element of a DER SEQUENCE (the signed part of a CRL).
-fn first_element(der: &[u8]) -> der::Result<&[u8]> {
+pub(crate) fn first_element(der: &[u8]) -> der::Result<&[u8]> {
     let mut reader = SliceReader::new(der)?;
     Header::decode(&mut reader)?;
     reader.tlv_bytes()

@@ -42,6 +42,15 @@ impl CardIdentity {
 
     /// Reads the identity from a parsed certificate.
     pub fn from_certificate(cert: &Certificate) -> Result<Self, IdentityError> {
+        Self::with_issuer_text(cert, cert.tbs_certificate.issuer.to_string())
+    }
+
+    /// [`from_certificate`](Self::from_certificate), with the issuer's DN already written out
+    /// (the verifier knows its CAs' names by heart).
+    pub(crate) fn with_issuer_text(
+        cert: &Certificate,
+        issuer: String,
+    ) -> Result<Self, IdentityError> {
         let tbs = &cert.tbs_certificate;
         let cn = single_attribute(tbs, oids::CN, "CN")?.ok_or(IdentityError::Missing("CN"))?;
         let id_nat = IdNat::parse(&cn).map_err(IdentityError::BadIdNat)?;
@@ -59,7 +68,7 @@ impl CardIdentity {
             profession,
             upn,
             card_serial: serial_hex(tbs.serial_number.as_bytes()),
-            issuer: tbs.issuer.to_string(),
+            issuer,
         })
     }
 

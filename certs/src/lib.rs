@@ -37,6 +37,7 @@ pub mod crl;
 pub mod identity;
 pub mod idnat;
 pub mod load;
+mod memo;
 pub mod oids;
 pub mod pem;
 pub mod pki;

@@ -32,3 +32,7 @@ pub const RSA_ENCRYPTION: Oid = Oid::new_unwrap("1.2.840.113549.1.1.1");
 pub const SHA256_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.11");
 /// `anyPolicy`, the certificate policy of the IGC-Santé CAs.
 pub const ANY_POLICY: Oid = Oid::new_unwrap("2.5.29.32.0");
+/// `id-ecPublicKey`: elliptic-curve public keys (the connector's ECDSA certificate).
+pub const EC_PUBLIC_KEY: Oid = Oid::new_unwrap("1.2.840.10045.2.1");
+/// `prime256v1` (NIST P-256), the curve of an `id-ecPublicKey`.
+pub const P256: Oid = Oid::new_unwrap("1.2.840.10045.3.1.7");

@@ -4,20 +4,29 @@
 //!
 //! CRLs and the blocklist sit behind their own locks so the connector can replace them on its
 //! refresh schedule while admissions go on; the trust anchors are fixed for a verifier's life.
+//! Each replacement bumps the verifier's [`revision`](Verifier::revision), so a caller that
+//! keeps a verdict for a moment knows when it no longer holds.
+//!
+//! The signatures over the configured intermediates and the loaded CRLs are checked once, not
+//! at every admission ([`crate::memo`]); the card's own signature is checked every time.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use der::{Decode, Encode};
+use rustls_pki_types::SignatureVerificationAlgorithm;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, TrustAnchor, UnixTime};
 use webpki::{EndEntityCert, ExpirationPolicy, KeyUsage, RevocationCheckDepth};
 use webpki::{RevocationOptionsBuilder, UnknownStatusPolicy};
 use x509_cert::Certificate;
+use x509_cert::name::Name;
 
 use crate::blocklist::Blocklist;
 use crate::checks;
 use crate::crl::{CrlError, CrlSet, CrlSigner, CrlStatus};
 use crate::identity::{CardIdentity, serial_hex};
+use crate::memo::{Memoized, SignatureMemo};
 use crate::refusal::Refusal;
 
 /// What the verifier trusts and how strict it is about revocation.
@@ -112,6 +121,16 @@ pub struct Verifier {
     min_rsa_bits: usize,
     crls: RwLock<Arc<CrlSet>>,
     blocklist: RwLock<Arc<Blocklist>>,
+    /// Bumped by every change of the CRLs or the blocklist.
+    revision: AtomicU64,
+    /// The chain's signature algorithms, behind the memo of CA and CRL signatures.
+    algorithms: Vec<Memoized>,
+    memo: Arc<SignatureMemo>,
+    /// The signed parts of the intermediates, whose signatures the memo may keep.
+    intermediate_tbs: Vec<Vec<u8>>,
+    /// Every configured CA's subject and its RFC 4514 text, so a card's issuer is not written
+    /// out anew at each admission.
+    ca_names: Vec<(Name, String)>,
 }
 
 impl Verifier {
@@ -124,6 +143,10 @@ impl Verifier {
         let anchors = trust_anchors(&config.roots)?;
         let (issuer_subjects, crl_signers) = ca_facts(&config.roots, &config.intermediates)?;
         let crls = CrlSet::parse(&config.crls, &crl_signers)?;
+        let intermediate_tbs = signed_parts(&config.intermediates);
+        let ca_names = ca_names(&config.roots, &config.intermediates);
+        let memo = Arc::new(SignatureMemo::new(memo_messages(&intermediate_tbs, &crls)));
+        let algorithms = Memoized::all(checks::SIGNATURE_ALGORITHMS, &memo);
         Ok(Self {
             anchors,
             intermediates: config.intermediates,
@@ -134,6 +157,11 @@ impl Verifier {
             min_rsa_bits: config.min_rsa_bits,
             crls: RwLock::new(Arc::new(crls)),
             blocklist: RwLock::new(Arc::new(config.blocklist)),
+            revision: AtomicU64::new(0),
+            algorithms,
+            memo,
+            intermediate_tbs,
+            ca_names,
         })
     }
 
@@ -170,14 +198,15 @@ impl Verifier {
         let cert = Certificate::from_der(end_entity).map_err(|e| malformed(e.to_string()))?;
         let tbs = &cert.tbs_certificate;
         let serial = serial_hex(tbs.serial_number.as_bytes());
-        let issuer = tbs.issuer.to_string();
+        let issuer = self.issuer_text(&tbs.issuer);
         let crls = self.crl_snapshot();
         self.check_chain(end_entity, presented, now, &crls)
             .map_err(|e| checks::map_webpki_error(e, &serial, &issuer))?;
         checks::extended_key_usage(&cert)?;
         checks::key_usage(&cert)?;
         checks::key_size(&cert, self.min_rsa_bits)?;
-        let identity = CardIdentity::from_certificate(&cert).map_err(Refusal::BadIdentity)?;
+        let identity =
+            CardIdentity::with_issuer_text(&cert, issuer.clone()).map_err(Refusal::BadIdentity)?;
         self.check_blocklist(&identity)?;
         self.check_crl_freshness(&crls, &cert, now.as_secs())?;
         Ok(VerifiedCard {
@@ -186,6 +215,14 @@ impl Verifier {
             serial,
             not_after: tbs.validity.not_after.to_unix_duration().as_secs(),
         })
+    }
+
+    /// The RFC 4514 text of `issuer`: known by heart for a configured CA.
+    fn issuer_text(&self, issuer: &Name) -> String {
+        match self.ca_names.iter().find(|(name, _)| name == issuer) {
+            Some((_, text)) => text.clone(),
+            None => issuer.to_string(),
+        }
     }
 
     fn check_chain(
@@ -218,9 +255,13 @@ impl Verifier {
         // Required-if-present: webpki applies it to the CAs too, which carry no EKU. The leaf's
         // EKU must be present, which `checks::extended_key_usage` enforces.
         let usage = KeyUsage::client_auth();
-        let algs = checks::SIGNATURE_ALGORITHMS;
+        let algs: Vec<&dyn SignatureVerificationAlgorithm> = self
+            .algorithms
+            .iter()
+            .map(|a| a as &dyn SignatureVerificationAlgorithm)
+            .collect();
         ee.verify_for_usage(
-            algs,
+            &algs,
             &self.anchors,
             &intermediates,
             now,
@@ -276,7 +317,10 @@ impl Verifier {
         let set = CrlSet::parse(crls, &self.crl_signers)?;
         let set = Arc::new(set.keep_newer_than(&self.crl_snapshot()));
         tracing::debug!(count = set.crls.len(), "CRLs replaced");
+        self.memo
+            .allow_only(memo_messages(&self.intermediate_tbs, &set));
         *self.crls.write().unwrap_or_else(PoisonError::into_inner) = set;
+        self.revision.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 
@@ -287,6 +331,14 @@ impl Verifier {
             .blocklist
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Arc::new(blocklist);
+        self.revision.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A number that changes whenever the CRLs or the blocklist are replaced: a verdict taken
+    /// at one revision may be reused only while the revision is the same (and the moment the
+    /// verdict was for is close enough to count as now).
+    pub fn revision(&self) -> u64 {
+        self.revision.load(Ordering::SeqCst)
     }
 
     /// The current blocklist.
@@ -366,6 +418,40 @@ fn ca_fact(cert: &CertificateDer<'_>) -> Result<(Vec<u8>, CrlSigner), String> {
         .map_err(|e| e.to_string())?;
     let signer = CrlSigner::from_certificate(&parsed).map_err(|e| e.to_string())?;
     Ok((subject, signer))
+}
+
+/// The subject of every configured CA that parses, with its text.
+fn ca_names(
+    roots: &[CertificateDer<'_>],
+    intermediates: &[CertificateDer<'_>],
+) -> Vec<(Name, String)> {
+    roots
+        .iter()
+        .chain(intermediates)
+        .filter_map(|der| Certificate::from_der(der).ok())
+        .map(|cert| {
+            let subject = cert.tbs_certificate.subject;
+            let text = subject.to_string();
+            (subject, text)
+        })
+        .collect()
+}
+
+/// The signed part of each certificate that has one (others are left to path building).
+fn signed_parts(certificates: &[CertificateDer<'_>]) -> Vec<Vec<u8>> {
+    certificates
+        .iter()
+        .filter_map(|c| crate::crl::first_element(c).ok().map(<[u8]>::to_vec))
+        .collect()
+}
+
+/// What the memo may remember signatures over: the intermediates and the loaded CRLs.
+fn memo_messages<'a>(
+    intermediates: &'a [Vec<u8>],
+    crls: &'a CrlSet,
+) -> impl Iterator<Item = &'a [u8]> {
+    let crls = crls.crls.iter().map(|c| c.tbs.as_slice());
+    intermediates.iter().map(Vec::as_slice).chain(crls)
 }
 
 fn malformed(detail: String) -> Refusal {

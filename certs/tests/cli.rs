@@ -59,7 +59,7 @@ fn init_is_deterministic_and_verify_and_show_report_on_its_cards() {
     let written = tree(&dir);
     assert_eq!(
         written.len(),
-        72,
+        75,
         "{:?}",
         written.iter().map(|f| &f.0).collect::<Vec<_>>()
     );

@@ -10,7 +10,7 @@ use rustls::AlertDescription;
 use serve_common::client::{
     Control, SoftCard, alert_of, connect_quic, connect_tcp, refused_over_tcp,
 };
-use serve_common::{Served, serve};
+use serve_common::{Served, serve, serve_with_tls};
 use vigie_protocol::{ClientEvent, Code, Initiator, PortRule, SessionGrant, Transport};
 
 /// A safety net so a broken connector fails the test instead of hanging it.
@@ -272,4 +272,28 @@ async fn people_who_left_or_have_not_started_are_refused_while_the_connector_run
         .map(|r| r["fields"]["reason"].as_str().expect("a reason").to_owned())
         .collect();
     assert_eq!(reasons, ["person-departed", "person-not-started"]);
+}
+
+#[tokio::test]
+async fn an_ecdsa_connector_certificate_serves_both_card_generations() {
+    let served = serve_with_tls("server-ec");
+    let pem = std::fs::read(served.world_dir().join("connector/server-ec.pem")).expect("PEM");
+    let ecdsa = vigie_certs::pem::certificates(&pem).expect("a certificate");
+    let soft = SoftCard::load(&served.world, "cps3-doctor");
+    let config = SoftCard::tls_config(&served.world, Some(&soft), true);
+    let stream = connect_tcp(served.address, config).await.expect("TLS 1.2");
+    let presented = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .expect("a certificate");
+    assert_eq!(
+        presented[0], ecdsa[0],
+        "the connector shows its ECDSA certificate"
+    );
+    let (reader, writer) = tokio::io::split(stream);
+    let doctor = outcome(Control::new(reader, writer)).await;
+    assert!(doctor.is_ok(), "CPS3 over TLS 1.2: {doctor:?}");
+    let nurse = grant_over_quic(&served, "cps4-nurse").await;
+    assert!(nurse.is_ok(), "CPS4 over QUIC: {nurse:?}");
 }

@@ -53,6 +53,17 @@ pub(crate) fn write_world(dir: &Path, built: &Built, index: &WorldIndex) -> Resu
         &[&built.server, &org.cert],
     )?;
     write_key_pem(&dir.join("connector/server.key.pem"), &built.server_key)?;
+    write_pem(&dir.join("connector/server-ec.pem"), &[&built.server_ec])?;
+    write_pem(
+        &dir.join("connector/server-ec-chain.pem"),
+        &[&built.server_ec, &org.cert],
+    )?;
+    let ec_pem = der::pem::encode_string("PRIVATE KEY", LineEnding::LF, &built.server_ec_key)
+        .map_err(|e| PkiError::Key(e.to_string()))?;
+    write_secret(
+        &dir.join("connector/server-ec.key.pem"),
+        zeroize::Zeroizing::new(ec_pem).as_bytes(),
+    )?;
     write_cards(dir, built)?;
     let text = toml::to_string(index).map_err(|e| PkiError::Internal(e.to_string()))?;
     write_file(&dir.join("README.txt"), README.as_bytes())?;

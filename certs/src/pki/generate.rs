@@ -50,6 +50,9 @@ pub(crate) struct Built {
     pub cards: Vec<BuiltCard>,
     pub server: Certificate,
     pub server_key: RsaPrivateKey,
+    /// The same server names with an ECDSA P-256 key (PKCS#8 DER).
+    pub server_ec: Certificate,
+    pub server_ec_key: zeroize::Zeroizing<Vec<u8>>,
 }
 
 pub(crate) fn build(seed: u64, now: u64) -> Result<Built, PkiError> {
@@ -91,7 +94,14 @@ pub(crate) fn build(seed: u64, now: u64) -> Result<Built, PkiError> {
         crl: None,
     };
     let server_key = next_key()?;
-    let server = server_certificate(seed, now, &server_key, &cas)?;
+    let server = server_certificate(
+        seed,
+        now,
+        &x509::spki(&RsaPublicKey::from(&server_key))?,
+        &cas,
+    )?;
+    let (server_ec_key, server_ec_spki) = super::ec::p256_key(seed, "server-ec")?;
+    let server_ec = server_certificate(seed, now, &server_ec_spki, &cas)?;
 
     let mut built_cards = Vec::new();
     for (index, def) in cards.into_iter().enumerate() {
@@ -112,6 +122,8 @@ pub(crate) fn build(seed: u64, now: u64) -> Result<Built, PkiError> {
         cards: built_cards,
         server,
         server_key,
+        server_ec,
+        server_ec_key,
     })
 }
 
@@ -179,10 +191,12 @@ fn ca_certificate(
     })
 }
 
+/// The connector's certificate for `key` (RSA or ECDSA; both serial numbers derive from the
+/// seed and the key, so the two certificates differ).
 fn server_certificate(
     seed: u64,
     now: u64,
-    key: &RsaPrivateKey,
+    key: &x509_cert::spki::SubjectPublicKeyInfoOwned,
     cas: &[BuiltCa],
 ) -> Result<Certificate, PkiError> {
     let ca = find_ca(cas, "elementaire-organisations")?;
@@ -201,8 +215,12 @@ fn server_certificate(
             &subject,
         )?,
     ];
+    let label = match key.algorithm.oid == oids::EC_PUBLIC_KEY {
+        true => "server-ec",
+        false => "server",
+    };
     let spec = CertSpec {
-        serial: serial(seed, "server"),
+        serial: serial(seed, label),
         subject,
         not_before: now - DAY,
         not_after: now + 2 * YEAR,
@@ -212,7 +230,7 @@ fn server_certificate(
         cert: &ca.cert,
         key: &ca.key,
     };
-    Ok(x509::issue(&spec, &RsaPublicKey::from(key), &issuer)?)
+    Ok(x509::issue_for_spki(&spec, key.clone(), &issuer)?)
 }
 
 /// The subject of a card certificate, per the IGC-Santé card profile.

@@ -19,7 +19,10 @@
 //! DIR/connector/server.pem, server.key.pem, server-chain.pem
 //!                                     connector TLS certificate (DNS connector.vigie.test and
 //!                                     sso.vigie.test, IP 198.18.0.2 and 127.0.0.1); chain =
-//!                                     leaf + CA
+//!                                     leaf + CA; an RSA-2048 key
+//! DIR/connector/server-ec.pem, server-ec.key.pem, server-ec-chain.pem
+//!                                     the same names with an ECDSA P-256 key (its signature
+//!                                     in each handshake costs far less than RSA's)
 //! DIR/unknown-ca/root.pem             an unrelated root that signed the unknown-CA card
 //! DIR/cards/<name>/card.toml          generation, pin, puk, card_number, holder, id_nat
 //! DIR/cards/<name>/auth.crt.der       authentication certificate (DER)
@@ -33,6 +36,8 @@
 //! `cps4-staff`, `cps4-expired`, `cps3-revoked`, `cps4-unknown-ca`.
 
 mod authority;
+mod bulk;
+mod ec;
 mod files;
 mod generate;
 mod index;
@@ -51,6 +56,7 @@ use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, UnixTime};
 use x509_cert::Certificate;
 
 pub use authority::Authority;
+pub use bulk::{BulkCard, BulkCards};
 pub use files::CardToml;
 pub use generate::{CONNECTOR_DNS, CONNECTOR_IP, SSO_DNS};
 pub use index::{CaEntry, CardEntry, WorldIndex};
@@ -60,7 +66,7 @@ use crate::verifier::TrustConfig;
 
 /// Bumped whenever the generator's output changes, so shared worlds cached by an older build
 /// are not reused.
-const OUTPUT_VERSION: u32 = 3;
+const OUTPUT_VERSION: u32 = 5;
 
 /// Why a world could not be made or read.
 #[derive(Debug, thiserror::Error)]

@@ -113,9 +113,35 @@ pub fn issue(
     subject_key: &RsaPublicKey,
     issuer: &Issuer<'_>,
 ) -> der::Result<Certificate> {
-    let issuer_public = RsaPublicKey::from(issuer.key);
+    issue_for_spki(spec, spki(subject_key)?, issuer)
+}
+
+/// Makes a certificate for any subject key (an ECDSA P-256 server key, for instance), given
+/// as its SubjectPublicKeyInfo, signed by `issuer`.
+pub fn issue_for_spki(
+    spec: &CertSpec,
+    subject_key: SubjectPublicKeyInfoOwned,
+    issuer: &Issuer<'_>,
+) -> der::Result<Certificate> {
+    let tbs = tbs_for_spki(spec, subject_key, issuer)?;
+    let signature = rsa_sign(issuer.key, &tbs.to_der()?)?;
+    Ok(Certificate {
+        tbs_certificate: tbs,
+        signature_algorithm: sha256_with_rsa(),
+        signature,
+    })
+}
+
+/// The to-be-signed part of the certificate [`issue_for_spki`] makes, for callers that sign
+/// it with another RSA implementation (PKCS#1 v1.5, SHA-256, the issuer's key).
+pub fn tbs_for_spki(
+    spec: &CertSpec,
+    subject_key: SubjectPublicKeyInfoOwned,
+    issuer: &Issuer<'_>,
+) -> der::Result<TbsCertificate> {
+    let issuer_spki = spki(&RsaPublicKey::from(issuer.key))?;
     let issuer_name = &issuer.cert.tbs_certificate.subject;
-    sign(spec, subject_key, issuer_name, &issuer_public, issuer.key)
+    tbs(spec, subject_key, issuer_name, &issuer_spki)
 }
 
 fn sign(
@@ -125,16 +151,27 @@ fn sign(
     issuer_public: &RsaPublicKey,
     issuer_key: &RsaPrivateKey,
 ) -> der::Result<Certificate> {
-    let spki = spki(subject_key)?;
+    let tbs = tbs(spec, spki(subject_key)?, issuer_name, &spki(issuer_public)?)?;
+    let signature = rsa_sign(issuer_key, &tbs.to_der()?)?;
+    Ok(Certificate {
+        tbs_certificate: tbs,
+        signature_algorithm: sha256_with_rsa(),
+        signature,
+    })
+}
+
+fn tbs(
+    spec: &CertSpec,
+    spki: SubjectPublicKeyInfoOwned,
+    issuer_name: &Name,
+    issuer_spki: &SubjectPublicKeyInfoOwned,
+) -> der::Result<TbsCertificate> {
     let mut extensions = spec.extensions.clone();
-    extensions.push(ext(
-        &SubjectKeyIdentifier(key_id(subject_key)?),
-        &spec.subject,
-    )?);
-    if issuer_public != subject_key {
-        extensions.push(ext(&authority_key_id(issuer_public)?, &spec.subject)?);
+    extensions.push(ext(&SubjectKeyIdentifier(key_id(&spki)?), &spec.subject)?);
+    if issuer_spki != &spki {
+        extensions.push(ext(&authority_key_id(issuer_spki)?, &spec.subject)?);
     }
-    let tbs = TbsCertificate {
+    Ok(TbsCertificate {
         version: Version::V3,
         serial_number: SerialNumber::new(&spec.serial)?,
         signature: sha256_with_rsa(),
@@ -148,12 +185,6 @@ fn sign(
         issuer_unique_id: None,
         subject_unique_id: None,
         extensions: Some(extensions),
-    };
-    let signature = rsa_sign(issuer_key, &tbs.to_der()?)?;
-    Ok(Certificate {
-        tbs_certificate: tbs,
-        signature_algorithm: sha256_with_rsa(),
-        signature,
     })
 }
 
@@ -177,7 +208,7 @@ pub fn crl(
         .collect::<der::Result<Vec<_>>>()?;
     let issuer_name = &issuer.cert.tbs_certificate.subject;
     let number = CrlNumber(der::asn1::Uint::new(&number.to_be_bytes())?);
-    let aki = authority_key_id(&RsaPublicKey::from(issuer.key))?;
+    let aki = authority_key_id(&spki(&RsaPublicKey::from(issuer.key))?)?;
     let tbs = TbsCertList {
         version: Version::V2,
         signature: sha256_with_rsa(),
@@ -249,7 +280,7 @@ pub fn crl_distribution_point(uri: &str) -> der::Result<CrlDistributionPoints> {
 }
 
 /// `sha256WithRSAEncryption` with its NULL parameters.
-fn sha256_with_rsa() -> AlgorithmIdentifierOwned {
+pub(crate) fn sha256_with_rsa() -> AlgorithmIdentifierOwned {
     AlgorithmIdentifierOwned {
         oid: oids::SHA256_WITH_RSA,
         parameters: Some(Any::from(Null)),
@@ -262,7 +293,8 @@ fn rsa_sign(key: &RsaPrivateKey, message: &[u8]) -> der::Result<BitString> {
     BitString::from_bytes(&signature)
 }
 
-fn spki(key: &RsaPublicKey) -> der::Result<SubjectPublicKeyInfoOwned> {
+/// The SubjectPublicKeyInfo of an RSA public key.
+pub fn spki(key: &RsaPublicKey) -> der::Result<SubjectPublicKeyInfoOwned> {
     let der = key
         .to_public_key_der()
         .map_err(|_| der::Error::from(der::ErrorKind::Failed))?;
@@ -270,13 +302,12 @@ fn spki(key: &RsaPublicKey) -> der::Result<SubjectPublicKeyInfoOwned> {
 }
 
 /// Key identifier: the first 160 bits of the SHA-256 of the public key bits (RFC 7093).
-fn key_id(key: &RsaPublicKey) -> der::Result<OctetString> {
-    let spki = spki(key)?;
+fn key_id(spki: &SubjectPublicKeyInfoOwned) -> der::Result<OctetString> {
     let digest = Sha256::digest(spki.subject_public_key.raw_bytes());
     OctetString::new(&digest[..20])
 }
 
-fn authority_key_id(key: &RsaPublicKey) -> der::Result<AuthorityKeyIdentifier> {
+fn authority_key_id(key: &SubjectPublicKeyInfoOwned) -> der::Result<AuthorityKeyIdentifier> {
     Ok(AuthorityKeyIdentifier {
         key_identifier: Some(key_id(key)?),
         authority_cert_issuer: None,

@@ -1,4 +1,11 @@
 //! Appending records to the day files.
+//!
+//! Several processes append to one audit directory (the connector and the admin commands):
+//! each append holds the directory's lock file, reads the chain's head, writes and syncs the
+//! records, then writes the new head aside, syncs it and renames it into place. A log that
+//! appends again and again (the connector's audit writer) keeps its lock file open, and
+//! skips reading the head back when the head file is exactly the one it wrote last (same
+//! inode, size and times), which no other writer can leave behind.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write as _};
@@ -45,6 +52,34 @@ pub enum AuditError {
 #[derive(Debug)]
 pub struct AuditLog {
     dir: PathBuf,
+    /// The lock file, once opened.
+    lock: Option<File>,
+    /// The head this log wrote last, and what its file looked like just after.
+    written: Option<(HeadStamp, Head)>,
+}
+
+/// What identifies one writing of the head file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct HeadStamp {
+    device: u64,
+    inode: u64,
+    size: u64,
+    modified: (i64, i64),
+    changed: (i64, i64),
+}
+
+impl HeadStamp {
+    fn of(path: &Path) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = fs::metadata(path).ok()?;
+        Some(Self {
+            device: meta.dev(),
+            inode: meta.ino(),
+            size: meta.size(),
+            modified: (meta.mtime(), meta.mtime_nsec()),
+            changed: (meta.ctime(), meta.ctime_nsec()),
+        })
+    }
 }
 
 impl AuditLog {
@@ -55,7 +90,11 @@ impl AuditLog {
             path: dir.clone(),
             source,
         })?;
-        Ok(Self { dir })
+        Ok(Self {
+            dir,
+            lock: None,
+            written: None,
+        })
     }
 
     /// The directory the day files live in.
@@ -78,18 +117,34 @@ impl AuditLog {
         now: DateTime<Utc>,
     ) -> Result<u64, AuditError> {
         let lock_path = self.dir.join(LOCK_FILE);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .and_then(|file| {
-                // Released when `lock` is dropped (closed) at the end of this append.
-                flock(&file, FlockOperation::LockExclusive)?;
-                Ok(file)
-            })
-            .map_err(|source| io_error(&lock_path, source))?;
-        let head = self.head()?;
+        let lock = match self.lock.take() {
+            Some(lock) => lock,
+            None => OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+                .map_err(|source| io_error(&lock_path, source))?,
+        };
+        flock(&lock, FlockOperation::LockExclusive)
+            .map_err(|source| io_error(&lock_path, source.into()))?;
+        let appended = self.append_locked(events, now);
+        let unlocked = flock(&lock, FlockOperation::Unlock);
+        self.lock = Some(lock);
+        if let Err(source) = unlocked {
+            // Closing the file releases the lock for sure.
+            self.lock = None;
+            tracing::warn!(error = %source, "audit lock not released; closing it");
+        }
+        appended
+    }
+
+    fn append_locked(
+        &mut self,
+        events: &[AuditEvent],
+        now: DateTime<Utc>,
+    ) -> Result<u64, AuditError> {
+        let head = self.current_head()?;
         let day = head
             .day
             .map_or(now.date_naive(), |last| last.max(now.date_naive()));
@@ -105,10 +160,26 @@ impl AuditLog {
             return Ok(link.seq);
         }
         let file = self.dir.join(format!("{FILE_PREFIX}{day}{FILE_SUFFIX}"));
+        self.written = None;
         append_lines(&file, &lines)?;
         self.write_head(&link, &file)?;
-        drop(lock);
+        let written = Head {
+            link: link.clone(),
+            day: day_of(&file),
+        };
+        self.written = HeadStamp::of(&self.dir.join(HEAD_FILE)).map(|stamp| (stamp, written));
         Ok(link.seq)
+    }
+
+    /// The chain's head: the one this log wrote last if the head file is still that one,
+    /// else read from the directory.
+    fn current_head(&self) -> Result<Head, AuditError> {
+        if let Some((stamp, head)) = &self.written {
+            if HeadStamp::of(&self.dir.join(HEAD_FILE)).as_ref() == Some(stamp) {
+                return Ok(head.clone());
+            }
+        }
+        self.head()
     }
 
     /// The last link of the chain: from the head file, or recovered from the last day file if
@@ -163,6 +234,7 @@ impl AuditLog {
 }
 
 /// The last link and the day file it is in.
+#[derive(Clone, Debug)]
 struct Head {
     link: Link,
     day: Option<NaiveDate>,
@@ -262,6 +334,20 @@ mod tests {
         assert_eq!(log.append(&event, at(1_800_000_003)).unwrap(), 7);
         let report = crate::audit::verify(dir.path()).unwrap();
         assert_eq!((report.records, report.first_break), (7, None));
+    }
+
+    #[test]
+    fn a_log_that_keeps_appending_sees_what_others_appended_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let event = AuditEvent::new(AuditKind::HrSync, Actor::HrSync);
+        let mut connector = AuditLog::open(dir.path()).unwrap();
+        assert_eq!(connector.append(&event, at(1_800_000_000)).unwrap(), 1);
+        assert_eq!(connector.append(&event, at(1_800_000_001)).unwrap(), 2);
+        let mut admin = AuditLog::open(dir.path()).unwrap();
+        assert_eq!(admin.append(&event, at(1_800_000_002)).unwrap(), 3);
+        assert_eq!(connector.append(&event, at(1_800_000_003)).unwrap(), 4);
+        let report = crate::audit::verify(dir.path()).unwrap();
+        assert_eq!((report.records, report.first_break), (4, None));
     }
 
     #[test]

@@ -35,11 +35,30 @@ pub enum ConfigChange {
 }
 
 impl Directory {
-    /// Every published app with its grants, by name.
+    /// Every published app with its grants, by name. Read again only when the database
+    /// changed under another connection (an `app` command, a configuration applied) or this
+    /// connection changed an app; otherwise the last reading is given (each admission asks).
     pub fn apps(&self) -> Result<Vec<PublishedApp>, DirectoryError> {
+        let version = self.data_version()?;
+        if let Some((read_at, apps)) = &*self.apps_read.borrow() {
+            if *read_at == version {
+                return Ok(apps.clone());
+            }
+        }
+        let apps = self.read_apps()?;
+        *self.apps_read.borrow_mut() = Some((version, apps.clone()));
+        Ok(apps)
+    }
+
+    /// Forgets the last reading of the apps: this connection is changing them.
+    fn apps_changed(&self) {
+        self.apps_read.borrow_mut().take();
+    }
+
+    fn read_apps(&self) -> Result<Vec<PublishedApp>, DirectoryError> {
         let names: Vec<String> = self
             .conn
-            .prepare("SELECT name FROM apps ORDER BY name")?
+            .prepare_cached("SELECT name FROM apps ORDER BY name")?
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         names
@@ -58,6 +77,7 @@ impl Directory {
         name: &str,
         range: Ipv4Range,
     ) -> Result<Ipv4Addr, DirectoryError> {
+        self.apps_changed();
         debug_assert!(name.starts_with('@'));
         address_for(&self.conn, name, range)
     }
@@ -75,6 +95,7 @@ impl Directory {
         range: Ipv4Range,
         now: DateTime<Utc>,
     ) -> Result<(Published, PublishedApp), DirectoryError> {
+        self.apps_changed();
         if let Some(existing) = self
             .app(&definition.name)?
             .filter(|a| a.source == AppSource::Config)
@@ -96,6 +117,7 @@ impl Directory {
     /// Withdraws a CLI-published app (its address stays reserved for it). Returns whether it
     /// existed.
     pub fn withdraw_app(&self, name: &str) -> Result<bool, DirectoryError> {
+        self.apps_changed();
         if self
             .app(name)?
             .is_some_and(|a| a.source == AppSource::Config)
@@ -112,6 +134,7 @@ impl Directory {
 
     /// Grants an app from the command line. Returns whether the grant is new.
     pub fn grant_app(&self, name: &str, target: &GrantTarget) -> Result<bool, DirectoryError> {
+        self.apps_changed();
         if self.app(name)?.is_none() {
             return Err(DirectoryError::UnknownApp(name.to_owned()));
         }
@@ -121,6 +144,7 @@ impl Directory {
     /// Takes back a grant given from the command line. Returns whether it existed; a grant
     /// from the configuration file is refused.
     pub fn revoke_grant(&self, name: &str, target: &GrantTarget) -> Result<bool, DirectoryError> {
+        self.apps_changed();
         let app = self
             .app(name)?
             .ok_or_else(|| DirectoryError::UnknownApp(name.to_owned()))?;
@@ -149,6 +173,7 @@ impl Directory {
         range: Ipv4Range,
         now: DateTime<Utc>,
     ) -> Result<Vec<ConfigChange>, DirectoryError> {
+        self.apps_changed();
         let tx = self.conn.transaction()?;
         let mut changes = Vec::new();
         for app in apps {
@@ -182,20 +207,19 @@ impl Directory {
 
 fn read_app(conn: &Connection, name: &str) -> Result<Option<PublishedApp>, DirectoryError> {
     let row = conn
-        .query_row(
+        .prepare_cached(
             "SELECT apps.dns_name, apps.ports, apps.backend, apps.source, app_addresses.address
              FROM apps JOIN app_addresses USING (name) WHERE name = ?1",
-            [name],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                ))
-            },
-        )
+        )?
+        .query_row([name], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })
         .optional()?;
     let Some((dns_name, ports, backend, source, address)) = row else {
         return Ok(None);
@@ -427,6 +451,26 @@ mod tests {
             groups: groups.iter().map(|g| (*g).to_owned()).collect(),
             professions: vec![],
         }
+    }
+
+    #[test]
+    fn the_apps_read_follow_changes_from_this_connection_and_others() {
+        let range: Ipv4Range = "100.80.0.0/16".parse().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("connector.db");
+        let mut serving = Directory::open(&path).unwrap();
+        serving
+            .publish_app(&definition("dpi"), range, now())
+            .unwrap();
+        assert_eq!(serving.apps().unwrap().len(), 1);
+        let admin = Directory::open(&path).unwrap();
+        let target = GrantTarget::Group("urgences".into());
+        admin.grant_app("dpi", &target).unwrap();
+        let grants = |d: &Directory| d.apps().unwrap()[0].grants.len();
+        assert_eq!(grants(&serving), 1, "another connection's grant is seen");
+        serving.revoke_grant("dpi", &target).unwrap();
+        assert_eq!(grants(&serving), 0, "its own change is seen");
+        assert_eq!(grants(&admin), 0);
     }
 
     #[test]

@@ -16,7 +16,8 @@ impl Directory {
         let sql = format!("{SELECT} WHERE serial = ?1 AND issuer = ?2");
         let row = self
             .conn
-            .query_row(&sql, [card.serial(), card.issuer()], read_row)
+            .prepare_cached(&sql)?
+            .query_row([card.serial(), card.issuer()], read_row)
             .optional()?;
         row.map(CardRow::into_record).transpose()
     }

@@ -100,6 +100,9 @@ pub enum DirectoryError {
 #[derive(Debug)]
 pub struct Directory {
     conn: Connection,
+    /// The published apps as last read, with the database's `data_version` then; used while
+    /// no other connection has written since and this one has not changed an app.
+    apps_read: std::cell::RefCell<Option<(i64, Vec<crate::apps::PublishedApp>)>>,
 }
 
 impl Directory {
@@ -127,7 +130,23 @@ impl Directory {
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrations::migrate(&mut conn)?;
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            apps_read: std::cell::RefCell::new(None),
+        })
+    }
+
+    /// Commits of this connection stop waiting for the disk (SQLite's `synchronous =
+    /// NORMAL` in WAL mode); `serve` asks for it, so that admissions do not queue behind one
+    /// `fsync` each for the session rows they write. A committed change still survives the
+    /// connector crashing or being killed; a power cut or an operating-system crash may lose
+    /// the last commits before the next checkpoint (never the database's consistency). What
+    /// must last is in the audit log, which syncs every record before anyone is told.
+    /// Changes made by the admin commands (HR sync, card revocation, kills) use their own
+    /// connection and keep waiting for the disk.
+    pub fn commit_without_waiting_for_disk(&self) -> Result<(), DirectoryError> {
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(())
     }
 
     /// The schema version of the open database.
@@ -187,6 +206,22 @@ mod tests {
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+        let synchronous = |d: &Directory| -> i64 {
+            d.conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(
+            synchronous(&directory),
+            2,
+            "FULL: commits wait for the disk"
+        );
+        directory.commit_without_waiting_for_disk().unwrap();
+        assert_eq!(
+            synchronous(&directory),
+            1,
+            "NORMAL, for serve's session rows"
+        );
     }
 
     #[test]

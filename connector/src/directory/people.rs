@@ -25,7 +25,8 @@ impl Directory {
         let sql = format!("{SELECT} WHERE id_nat = ?1");
         let row = self
             .conn
-            .query_row(&sql, [id_nat.as_str()], read_row)
+            .prepare_cached(&sql)?
+            .query_row([id_nat.as_str()], read_row)
             .optional()?;
         row.map(|row| self.complete(row)).transpose()
     }

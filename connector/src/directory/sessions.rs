@@ -67,6 +67,19 @@ impl Directory {
         Ok(ended)
     }
 
+    /// A number that changes when another connection (another process: `session kill`,
+    /// `hr sync`, `card revoke`) has committed a change to the database since this
+    /// connection last asked; this connection's own changes leave it as it is (SQLite's
+    /// `data_version`). Lets `serve` skip looking for withdrawn sessions when nobody else
+    /// wrote.
+    pub fn data_version(&self) -> Result<i64, DirectoryError> {
+        let version = self
+            .conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        Ok(version)
+    }
+
     /// Records a new live session, holding tunnel address `address`.
     pub fn start_session(
         &self,
@@ -76,19 +89,20 @@ impl Directory {
         address: Ipv4Addr,
         now: DateTime<Utc>,
     ) -> Result<(), DirectoryError> {
-        self.conn.execute(
-            "INSERT INTO sessions (id, id_nat, card_serial, card_issuer, started_at,
+        self.conn
+            .prepare_cached(
+                "INSERT INTO sessions (id, id_nat, card_serial, card_issuer, started_at,
                                    tunnel_address)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
+            )?
+            .execute(params![
                 id,
                 id_nat.as_str(),
                 card.serial(),
                 card.issuer(),
                 time_text(now),
                 address.to_string()
-            ],
-        )?;
+            ])?;
         Ok(())
     }
 
@@ -128,11 +142,13 @@ impl Directory {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, DirectoryError> {
-        let changed = self.conn.execute(
-            "UPDATE sessions SET ended_at = ?2, end_reason = ?3
-             WHERE id = ?1 AND ended_at IS NULL",
-            params![id, time_text(now), reason],
-        )?;
+        let changed = self
+            .conn
+            .prepare_cached(
+                "UPDATE sessions SET ended_at = ?2, end_reason = ?3
+                 WHERE id = ?1 AND ended_at IS NULL",
+            )?
+            .execute(params![id, time_text(now), reason])?;
         Ok(changed == 1)
     }
 
@@ -231,6 +247,19 @@ mod tests {
         assert_eq!(
             directory.live_sessions(&id_nat).unwrap(),
             vec!["bb".to_owned()]
+        );
+        let before = directory.data_version().unwrap();
+        directory.end_session("bb", "client quit", now).unwrap();
+        assert_eq!(directory.data_version().unwrap(), before, "its own changes");
+        directory
+            .start_session("cc", &id_nat, &card, address, now)
+            .unwrap();
+        let other = Directory::open(&dir.path().join("connector.db")).unwrap();
+        other.end_session("cc", "admin-kill", now).unwrap();
+        assert_ne!(
+            directory.data_version().unwrap(),
+            before,
+            "another's change"
         );
     }
 }

@@ -32,10 +32,13 @@ pub fn endpoint(
     let crypto = QuicServerConfig::try_from(Arc::new(tls))
         .map_err(|e| ServeError::Tls(format!("QUIC TLS configuration: {e}")))?;
     let mut transport = TransportConfig::default();
+    // No path MTU probing: the control protocol's messages are small, and each probe is a
+    // full-sized packet (and its acknowledgement) on every new connection.
     transport
         .max_concurrent_bidi_streams(VarInt::from_u32(1))
         .max_concurrent_uni_streams(VarInt::from_u32(0))
         .datagram_receive_buffer_size(None)
+        .mtu_discovery_config(None)
         .max_idle_timeout(Some(idle_timeout.try_into().map_err(|_| {
             ServeError::Config("the QUIC idle timeout is too long".into())
         })?));

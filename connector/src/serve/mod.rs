@@ -50,6 +50,7 @@ pub mod codes;
 pub mod config;
 pub mod crl_fetch;
 pub mod files;
+pub mod handshakes;
 pub mod keys;
 mod listen_quic;
 mod listen_tcp;
@@ -118,6 +119,7 @@ pub enum ServeError {
 /// What every connection shares.
 pub struct Shared {
     verifier: Arc<Verifier>,
+    verdicts: Arc<handshakes::Verdicts>,
     directory: Arc<Mutex<Directory>>,
     /// `[enrolment]`, replaced by a reload.
     enrolment: RwLock<EnrolmentConfig>,
@@ -162,7 +164,7 @@ impl Shared {
     /// this reads the identity back out (and fails closed if revocation data changed since).
     fn bind_card(&self, certificates: Option<&[CertificateDer<'static>]>) -> Option<CardBinding> {
         let (leaf, presented) = certificates?.split_first()?;
-        match self.verifier.verify(leaf, presented, UnixTime::now()) {
+        match self.verdicts.bind(leaf, presented, UnixTime::now()) {
             Ok(card) => Some(CardBinding {
                 card,
                 certificate: leaf.clone(),
@@ -213,7 +215,14 @@ impl Server {
         let metrics = Arc::new(Metrics::new(
             chrono::Utc::now().timestamp().max(0).unsigned_abs(),
         ));
-        let cards = tls::CardCertVerifier::new(verifier.clone(), audit.clone(), metrics.clone());
+        let timeout = config.listen.handshake_timeout;
+        let capacity = config.listen.max_handshakes.saturating_mul(2);
+        let verdicts = Arc::new(handshakes::Verdicts::new(
+            verifier.clone(),
+            timeout,
+            capacity,
+        ));
+        let cards = tls::CardCertVerifier::new(verdicts.clone(), audit.clone(), metrics.clone());
         let cards = Arc::new(cards);
         let tls_error = |e: rustls::Error| ServeError::Tls(e.to_string());
         let tcp_tls = tls::tcp_config(&identity, cards.clone()).map_err(tls_error)?;
@@ -224,6 +233,9 @@ impl Server {
             .map_err(|e| ServeError::Bind(e.to_string()))?;
         let listen = &config.listen;
         let quic = listen_quic::endpoint(udp, quic_tls, idle(), listen.max_handshakes)?;
+        directory
+            .commit_without_waiting_for_disk()
+            .map_err(|e| ServeError::Config(format!("directory: {e}")))?;
         let apps = directory
             .apps()
             .map_err(|e| ServeError::Config(format!("cannot read the published apps: {e}")))?;
@@ -243,6 +255,7 @@ impl Server {
         };
         let shared = Arc::new(Shared {
             verifier,
+            verdicts,
             directory: Arc::new(Mutex::new(directory)),
             enrolment: RwLock::new(config.enrolment),
             audit,

@@ -57,17 +57,23 @@ pub async fn admit_card(
         card: CardRef::new(&card.identity.card_serial, &card.identity.issuer),
     };
     let verdict = decide(shared, &request).await?;
-    for event in verdict.audit_events(&request) {
-        let event = event
-            .field("step", "directory")
-            .field("transport", peer.transport)
-            .field("peer", peer.address.to_string());
-        audited(shared, event).await?;
-    }
+    // The verdict's records go to the audit log with the session's start (one sync for
+    // both), and always before the client hears anything.
+    let verdict_events: Vec<AuditEvent> = verdict
+        .audit_events(&request)
+        .into_iter()
+        .map(|event| {
+            event
+                .field("step", "directory")
+                .field("transport", peer.transport)
+                .field("peer", peer.address.to_string())
+        })
+        .collect();
     let admitted = match verdict {
         Verdict::Accepted(admitted) => admitted,
         Verdict::Refused(refusal) => {
             shared.metrics.refused("directory", refusal.code());
+            audited_all(shared, verdict_events).await?;
             tracing::debug!(reason = refusal.code(), "directory refused the card");
             return Err(directory_code(&refusal));
         }
@@ -87,14 +93,18 @@ pub async fn admit_card(
         card_out: Arc::default(),
     };
     if let Some((id, parked)) = super::roaming::claim(shared, &request.card).await {
+        audited_all(shared, verdict_events).await?;
         return resume(shared, id, parked, fresh, peer, card.not_after).await;
     }
-    let tunnel_address = shared.registry.reserve_address().ok_or(Code::OVERLOADED)?;
+    let Some(tunnel_address) = shared.registry.reserve_address() else {
+        audited_all(shared, verdict_events).await?;
+        return Err(Code::OVERLOADED);
+    };
     let live = LiveSession {
         tunnel_address,
         ..fresh
     };
-    let started = start(shared, &live, peer).await;
+    let started = start(shared, &live, peer, verdict_events).await;
     match started {
         Ok(id) => Ok(Admission {
             grant: grant(shared, id, &live, card.not_after),
@@ -176,8 +186,14 @@ async fn decide(shared: &Shared, request: &AdmissionRequest) -> Result<Verdict, 
     }
 }
 
-/// Records the session in the directory and the audit log; returns its new id.
-async fn start(shared: &Shared, live: &LiveSession, peer: Peer) -> Result<SessionId, Code> {
+/// Records the session in the directory, and in the audit log after the verdict's records
+/// (`verdict`, written even when the directory fails); returns its new id.
+async fn start(
+    shared: &Shared,
+    live: &LiveSession,
+    peer: Peer,
+    mut verdict: Vec<AuditEvent>,
+) -> Result<SessionId, Code> {
     let mut id = [0u8; 16];
     shared.rng.fill(&mut id).map_err(|_| Code::INTERNAL_ERROR)?;
     let id = SessionId(id);
@@ -190,6 +206,7 @@ async fn start(shared: &Shared, live: &LiveSession, peer: Peer) -> Result<Sessio
     .await;
     if !matches!(recorded, Ok(Ok(()))) {
         tracing::error!("the directory could not record a new session");
+        audited_all(shared, verdict).await?;
         return Err(Code::INTERNAL_ERROR);
     }
     let apps: Vec<&str> = live.apps.iter().map(|a| a.name.as_str()).collect();
@@ -203,7 +220,8 @@ async fn start(shared: &Shared, live: &LiveSession, peer: Peer) -> Result<Sessio
     .field("apps", apps)
     .field("transport", peer.transport)
     .field("peer", peer.address.to_string());
-    audited(shared, event).await?;
+    verdict.push(event);
+    audited_all(shared, verdict).await?;
     Ok(id)
 }
 
@@ -235,7 +253,15 @@ pub async fn end(shared: &Shared, id: SessionId, live: &LiveSession, ending: &En
 }
 
 pub(super) async fn audited(shared: &Shared, event: AuditEvent) -> Result<(), Code> {
-    shared.audit.write(event).await.map_err(|error| {
+    audited_all(shared, vec![event]).await
+}
+
+/// Writes `events` next to each other in the audit log and waits until they are on disk.
+async fn audited_all(shared: &Shared, events: Vec<AuditEvent>) -> Result<(), Code> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    shared.audit.write_all(events).await.map_err(|error| {
         tracing::error!(%error, "cannot audit; refusing the admission");
         Code::INTERNAL_ERROR
     })

@@ -19,11 +19,12 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{NoServerSessionStorage, ServerConfig};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
-use vigie_certs::{CardIdentity, Verifier};
+use vigie_certs::CardIdentity;
 use webpki::ring as algs;
 
 use super::audit_sink::AuditSink;
 use super::codes::certificate_error;
+use super::handshakes::Verdicts;
 use super::metrics::Metrics;
 use crate::audit::{Actor, AuditEvent, AuditKind};
 
@@ -73,18 +74,21 @@ static HANDSHAKE_SIGNATURES: WebPkiSupportedAlgorithms = WebPkiSupportedAlgorith
     ],
 };
 
-/// The ring provider cut down to ECDHE and AEAD suites.
+/// The ring provider cut down to ECDHE and AEAD suites, in the connector's order of
+/// preference: AES-128-GCM with SHA-256 first (its handshake hashing runs on the processor's
+/// SHA-256 instructions, where SHA-384 is computed in software; its strength matches the
+/// 128-bit security of X25519 and P-256), then AES-256-GCM and ChaCha20-Poly1305.
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(CryptoProvider {
         cipher_suites: vec![
-            cipher_suite::TLS13_AES_256_GCM_SHA384,
             cipher_suite::TLS13_AES_128_GCM_SHA256,
+            cipher_suite::TLS13_AES_256_GCM_SHA384,
             cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
-            cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
             cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
             cipher_suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-            cipher_suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
             cipher_suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            cipher_suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
             cipher_suite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
         ],
         kx_groups: vec![kx_group::X25519, kx_group::SECP256R1, kx_group::SECP384R1],
@@ -146,10 +150,11 @@ fn server_config(
     Ok(config)
 }
 
-/// Runs [`Verifier::verify`] on the card certificate a client presents, audits refusals,
-/// and checks the handshake signatures the card made.
+/// Runs [`vigie_certs::Verifier::verify`] on the card certificate a client presents (keeping
+/// an accepted verdict for the connection, [`Verdicts`]), audits refusals, and checks the
+/// handshake signatures the card made.
 pub struct CardCertVerifier {
-    verifier: Arc<Verifier>,
+    verdicts: Arc<Verdicts>,
     hints: Vec<DistinguishedName>,
     audit: AuditSink,
     metrics: Arc<Metrics>,
@@ -162,15 +167,16 @@ impl std::fmt::Debug for CardCertVerifier {
 }
 
 impl CardCertVerifier {
-    /// A verifier over `verifier`, auditing refusals to `audit` and counting them.
-    pub fn new(verifier: Arc<Verifier>, audit: AuditSink, metrics: Arc<Metrics>) -> Self {
-        let hints = verifier
+    /// A verifier over `verdicts`, auditing refusals to `audit` and counting them.
+    pub fn new(verdicts: Arc<Verdicts>, audit: AuditSink, metrics: Arc<Metrics>) -> Self {
+        let hints = verdicts
+            .verifier()
             .acceptable_issuer_subjects()
             .iter()
             .map(|subject| DistinguishedName::from(subject.clone()))
             .collect();
         Self {
-            verifier,
+            verdicts,
             hints,
             audit,
             metrics,
@@ -197,7 +203,10 @@ impl ClientCertVerifier for CardCertVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        match self.verifier.verify(end_entity, intermediates, now) {
+        match self
+            .verdicts
+            .verify_in_handshake(end_entity, intermediates, now)
+        {
             Ok(_) => Ok(ClientCertVerified::assertion()),
             Err(refusal) => {
                 self.metrics.refused("certificate", refusal.code());
@@ -271,6 +280,30 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn the_connector_prefers_aes_128_gcm_with_sha_256() {
+        let suites = provider().cipher_suites.clone();
+        let first = |tls13: bool| {
+            suites
+                .iter()
+                .find(|s| format!("{:?}", s.suite()).starts_with("TLS13_") == tls13)
+                .map(|s| s.suite())
+        };
+        assert_eq!(
+            first(true),
+            Some(rustls::CipherSuite::TLS13_AES_128_GCM_SHA256)
+        );
+        assert_eq!(
+            first(false),
+            Some(rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)
+        );
+        assert_eq!(
+            suites.len(),
+            9,
+            "AES-256-GCM and ChaCha20 are still offered"
+        );
     }
 
     #[test]

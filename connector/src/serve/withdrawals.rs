@@ -4,6 +4,11 @@
 //! of the live sessions it has ended, and ends each of those with the reason it recorded.
 //! The session's task does the rest as for any end: the client is told why, its tunnel
 //! leaves the data plane, and the end is audited.
+//!
+//! The look is one cheap question while nobody else writes to the directory: only when
+//! another process has committed a change since the last look
+//! ([`Directory::data_version`](crate::directory::Directory::data_version)) are the live
+//! sessions looked up, one by one (thousands of them, with the directory held meanwhile).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,13 +26,16 @@ pub const EVERY: Duration = Duration::from_secs(1);
 /// Watches for withdrawals until the connector stops.
 pub async fn watch(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(EVERY);
+    let mut seen = None;
     loop {
         tick.tick().await;
-        check(&shared).await;
+        seen = check(&shared, seen).await.or(seen);
     }
 }
 
-async fn check(shared: &Arc<Shared>) {
+/// Ends the live sessions the directory has ended, unless nobody else wrote to it since
+/// version `seen`; the version looked at, if the look succeeded.
+async fn check(shared: &Arc<Shared>, seen: Option<i64>) -> Option<i64> {
     let live: HashMap<String, SessionId> = shared
         .registry
         .ids()
@@ -35,21 +43,30 @@ async fn check(shared: &Arc<Shared>) {
         .map(|id| (hex(&id), id))
         .collect();
     if live.is_empty() {
-        return;
+        return seen;
     }
     let rows: Vec<String> = live.keys().cloned().collect();
     let directory = shared.directory.clone();
     let ended = tokio::task::spawn_blocking(move || {
         let directory = directory.lock().unwrap_or_else(|e| e.into_inner());
-        directory.ended_among(&rows)
+        let version = directory.data_version()?;
+        if seen == Some(version) {
+            return Ok((version, Vec::new()));
+        }
+        Ok((version, directory.ended_among(&rows)?))
     })
     .await;
-    let ended = match ended {
-        Ok(Ok(ended)) => ended,
+    let (version, ended) = match ended {
+        Ok(Ok(looked)) => looked,
         Ok(Err(error)) => {
-            return tracing::warn!(%error, "cannot read ended sessions from the directory");
+            let error: crate::directory::DirectoryError = error;
+            tracing::warn!(%error, "cannot read ended sessions from the directory");
+            return None;
         }
-        Err(_) => return tracing::warn!("the directory lookup of ended sessions failed"),
+        Err(_) => {
+            tracing::warn!("the directory lookup of ended sessions failed");
+            return None;
+        }
     };
     for (row, reason) in ended {
         let code = code_of(&reason);
@@ -60,6 +77,7 @@ async fn check(shared: &Arc<Shared>) {
             tracing::debug!(session = row, %code, "access withdrawn; ending the session");
         }
     }
+    Some(version)
 }
 
 /// The reason a user is told for an end the directory recorded.

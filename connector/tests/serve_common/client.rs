@@ -59,6 +59,15 @@ impl SoftCard {
         }
     }
 
+    /// A card from its certificate and PKCS#8 key (the bulk cards of load tests).
+    pub fn from_parts(certificate: Vec<u8>, key: Vec<u8>, signing: Signing) -> Self {
+        Self {
+            certificate: CertificateDer::from(certificate),
+            key,
+            signing,
+        }
+    }
+
     fn certified_key(&self) -> Arc<CertifiedKey> {
         let der = PrivateKeyDer::Pkcs8(self.key.clone().into());
         let key = rustls::crypto::ring::sign::any_supported_type(&der).expect("an RSA key");
@@ -212,17 +221,39 @@ pub async fn connect_quic(
     address: SocketAddr,
     config: rustls::ClientConfig,
 ) -> Result<Quic, quinn::ConnectionError> {
-    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(config).expect("TLS 1.3");
-    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("UDP");
-    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
-    let connection = endpoint
-        .connect(address, SERVER_NAME)
-        .expect("a connection attempt")
-        .await?;
+    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("UDP");
+    let connection = connect_quic_on(&endpoint, address, config).await?;
     Ok(Quic {
         endpoint,
         connection,
     })
+}
+
+/// The QUIC client configuration for a TLS 1.3 configuration.
+pub fn quic_config(config: rustls::ClientConfig) -> quinn::ClientConfig {
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(config).expect("TLS 1.3");
+    quinn::ClientConfig::new(Arc::new(crypto))
+}
+
+/// Connects over QUIC from an endpoint many connections share (load tests open thousands).
+pub async fn connect_quic_on(
+    endpoint: &quinn::Endpoint,
+    address: SocketAddr,
+    config: rustls::ClientConfig,
+) -> Result<quinn::Connection, quinn::ConnectionError> {
+    connect_quic_with(endpoint, address, quic_config(config)).await
+}
+
+/// [`connect_quic_on`] with a QUIC configuration made beforehand.
+pub async fn connect_quic_with(
+    endpoint: &quinn::Endpoint,
+    address: SocketAddr,
+    config: quinn::ClientConfig,
+) -> Result<quinn::Connection, quinn::ConnectionError> {
+    endpoint
+        .connect_with(config, address, SERVER_NAME)
+        .expect("a connection attempt")
+        .await
 }
 
 /// The client side of the control protocol over any stream.
@@ -236,14 +267,15 @@ pub struct Control<R, W> {
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Control<R, W> {
     /// Starts a session: hello and a WireGuard key are sent with the first event wait.
     pub fn new(reader: R, writer: W) -> Self {
+        Self::with_key(reader, writer, WireGuardKey([7; 32]))
+    }
+
+    /// [`Control::new`] with the client's own WireGuard public key, for clients that open
+    /// their tunnel.
+    pub fn with_key(reader: R, writer: W, key: WireGuardKey) -> Self {
         let hello = Hello::new(Capabilities::NOTICES, "vigie-test-client");
-        let session = ClientSession::new(
-            SessionConfig::default(),
-            hello,
-            WireGuardKey([7; 32]),
-            Instant::now(),
-        )
-        .expect("a hello");
+        let session = ClientSession::new(SessionConfig::default(), hello, key, Instant::now())
+            .expect("a hello");
         Self {
             session,
             reader,

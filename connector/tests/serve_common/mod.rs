@@ -92,18 +92,61 @@ impl Drop for Served {
 /// The `[listen]`…`[state]` sections for `world`, with lines added to `[listen]`,
 /// `[session]` and `[trust]`; without `revocation` lines the world's CRLs are used.
 fn serve_sections(world: &World, listen: &str, session: &str, revocation: &str) -> String {
+    let sections = Sections {
+        listen,
+        session,
+        revocation,
+        ..Sections::default()
+    };
+    serve_sections_with(world, &sections)
+}
+
+/// What a site's `[listen]`…`[state]` sections may change.
+struct Sections<'a> {
+    /// The connector certificate of the world's `connector/` folder (`server`: RSA-2048,
+    /// `server-ec`: ECDSA P-256).
+    tls: &'a str,
+    address: &'a str,
+    endpoints: &'a str,
+    listen: &'a str,
+    session: &'a str,
+    revocation: &'a str,
+}
+
+impl Default for Sections<'_> {
+    fn default() -> Self {
+        Self {
+            tls: "server",
+            address: "127.0.0.1",
+            endpoints: "198.18.0.2:443",
+            listen: "",
+            session: "",
+            revocation: "",
+        }
+    }
+}
+
+fn serve_sections_with(world: &World, sections: &Sections<'_>) -> String {
+    let Sections {
+        tls,
+        address,
+        endpoints,
+        listen,
+        session,
+        revocation,
+    } = sections;
     let dir = world.dir().display();
-    let revocation = match revocation {
+    let revocation = match *revocation {
         "" => format!("crls = [\"{dir}/crl\"]"),
         lines => lines.to_owned(),
     };
     format!(
-        "[listen]\naddress = \"127.0.0.1\"\nport = 0\n{listen}\n\
-         [tls]\ncertificate = \"{dir}/connector/server-chain.pem\"\n\
-         key = \"{dir}/connector/server.key.pem\"\n\
+        "[listen]\naddress = \"{address}\"\nport = 0\n{listen}\n\
+         [tls]\ncertificate = \"{dir}/connector/{tls}-chain.pem\"\n\
+         key = \"{dir}/connector/{tls}.key.pem\"\n\
          [trust]\nroots = [\"{dir}/trust/roots\"]\n\
          intermediates = [\"{dir}/trust/intermediates\"]\n{revocation}\n\
-         [session]\ndns_server = \"100.80.0.53\"\nendpoints = [\"198.18.0.2:443\"]\n{session}\n\
+         [session]\ndns_server = \"100.80.0.53\"\nendpoints = [\"{endpoints}\"]\n{session}\n\
          [state]\ndir = \"state\"\n{APPS}"
     )
 }
@@ -158,7 +201,71 @@ fn serve_site_at(site: Site, world: World) -> Served {
             &cert.to_string_lossy(),
         ]);
     }
-    let (child, address, admin) = start(&site);
+    let (child, address, admin) = start(&site, true);
+    Served {
+        site,
+        world,
+        address,
+        admin,
+        child,
+    }
+}
+
+/// What a load test's site holds: many people of `hr_rows`, cards enrolled on first use,
+/// the connector certificate `tls` (`server` or `server-ec`), lines added to `[listen]` and
+/// `[session]`, and `extra` sections.
+pub struct LoadSite<'a> {
+    pub hr_rows: &'a [String],
+    pub tls: &'a str,
+    /// `[listen] address`.
+    pub address: &'a str,
+    /// `[session] endpoints`, one address.
+    pub endpoints: &'a str,
+    pub listen: &'a str,
+    pub session: &'a str,
+    pub extra: &'a str,
+    /// Whether the connector logs at debug level (as in tests) or only warnings.
+    pub verbose: bool,
+    /// The network namespace to run the connector in (`ip netns exec`), if any.
+    pub netns: Option<&'a str>,
+}
+
+impl Default for LoadSite<'_> {
+    fn default() -> Self {
+        Self {
+            hr_rows: &[],
+            tls: "server-ec",
+            address: "127.0.0.1",
+            endpoints: "198.18.0.2:443",
+            listen: "",
+            session: "",
+            extra: "",
+            verbose: false,
+            netns: None,
+        }
+    }
+}
+
+/// Starts a connector for a load test over `world`.
+pub fn serve_load(world: World, load: &LoadSite<'_>) -> Served {
+    let sections = Sections {
+        tls: load.tls,
+        address: load.address,
+        endpoints: load.endpoints,
+        listen: load.listen,
+        session: load.session,
+        revocation: "",
+    };
+    let sections = serve_sections_with(&world, &sections);
+    let extra = format!(
+        "{sections}\n[enrolment]\non_first_use = true\n{}",
+        load.extra
+    );
+    let site = Site::new(&extra);
+    let rows: Vec<&str> = load.hr_rows.iter().map(String::as_str).collect();
+    site.hr(&rows);
+    site.ok(&["hr", "sync"]);
+    let (child, address, admin) = start_in(&site, load.verbose, load.netns);
     Served {
         site,
         world,
@@ -186,6 +293,18 @@ pub fn sections_for(
     extra: &str,
 ) -> String {
     serve_sections(world, listen, session, trust) + extra
+}
+
+/// A connector with the world's connector certificate `tls` (`server`: RSA-2048,
+/// `server-ec`: ECDSA P-256).
+pub fn serve_with_tls(tls: &str) -> Served {
+    let world = world();
+    let sections = Sections {
+        tls,
+        ..Sections::default()
+    };
+    let site = Site::new(&serve_sections_with(&world, &sections));
+    serve_site_at(site, world)
 }
 
 /// A connector with the default limits.
@@ -230,11 +349,31 @@ pub fn crl_revoking(world: &World, card: &str) -> Vec<u8> {
 
 /// Runs `vigie-connector serve` and waits for its "listening on" line: the control address
 /// and, with `[admin]`, the admin endpoint's.
-fn start(site: &Site) -> (Child, SocketAddr, Option<SocketAddr>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigie-connector"))
-        .arg("--config")
-        .arg(site.path("connector.toml"))
-        .arg("-vv")
+fn start(site: &Site, verbose: bool) -> (Child, SocketAddr, Option<SocketAddr>) {
+    start_in(site, verbose, None)
+}
+
+/// [`start`] inside network namespace `netns` (`ip netns exec` runs the connector in its
+/// place, so the child's pid is the connector's).
+fn start_in(
+    site: &Site,
+    verbose: bool,
+    netns: Option<&str>,
+) -> (Child, SocketAddr, Option<SocketAddr>) {
+    let binary = env!("CARGO_BIN_EXE_vigie-connector");
+    let mut command = match netns {
+        Some(netns) => {
+            let mut command = Command::new("ip");
+            command.args(["netns", "exec", netns, binary]);
+            command
+        }
+        None => Command::new(binary),
+    };
+    command.arg("--config").arg(site.path("connector.toml"));
+    if verbose {
+        command.arg("-vv");
+    }
+    let mut child = command
         .arg("serve")
         .stdout(Stdio::piped())
         .stderr(Stdio::from(
@@ -353,7 +492,7 @@ impl Served {
     /// Starts the connector again on the same site, after it stopped; its new address.
     pub fn restart(&mut self) -> SocketAddr {
         let _ = self.child.wait();
-        let (child, address, admin) = start(&self.site);
+        let (child, address, admin) = start(&self.site, true);
         self.child = child;
         self.address = address;
         self.admin = admin;
@@ -363,6 +502,11 @@ impl Served {
     /// Waits for the connector to exit; its exit code.
     pub fn wait(&mut self) -> Option<i32> {
         self.child.wait().expect("wait").code()
+    }
+
+    /// The connector's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The world's folder.
