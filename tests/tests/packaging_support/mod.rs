@@ -142,7 +142,10 @@ fn copy(from: &Path, to: &Path) {
 fn config(listen: &str) -> String {
     let (address, port) = listen.split_once(':').expect("address:port");
     format!(
-        r#"[listen]
+        r#"[log]
+level = "info"
+
+[listen]
 address = "{address}"
 port = {port}
 [tls]
