@@ -11,15 +11,15 @@
 //! first byte minus that signing time (what the 300 ms target is about), and the phases of
 //! `vigie up` read from its debug log, so the table says where the time goes.
 //!
-//! Run: `sudo cargo bench -p vigie-lab --bench first_byte` (release build). `VIGIE_BENCH_ROUNDS`
-//! changes the number of rounds (10); with `VIGIE_BENCH_TSV=path`, every value is appended to
-//! that file as `first_byte<TAB>round<TAB>cps3|cps4<TAB>metric<TAB>ms`.
-//! `VIGIE_BENCH_CARD_SIGNING_MS=250` makes the emulated card sign as slowly as a real one
-//! (the scenarios are then named `cps3-signing250ms`…): the first byte minus the card's
-//! signing should not change, or something in Vigie waits on the card.
+//! Run: `sudo cargo bench -p vigie-lab --bench first_byte` (release build). With
+//! `VIGIE_BENCH_TSV=path`, every value is appended to that file as
+//! `first_byte<TAB>round<TAB>cps3|cps4<TAB>metric<TAB>ms`. [`knobs`] lists what else a run can
+//! change: the rounds, a card as slow as a real one (the first byte minus the card's signing
+//! should then stay the same, or something in Vigie waits on the card), more apps.
 
 #[path = "../../tests/e2e_support/mod.rs"]
 mod e2e_support;
+mod knobs;
 mod phases;
 mod probe;
 mod report;
@@ -32,11 +32,11 @@ use e2e_support::clinician::{Clinician, Session};
 use e2e_support::connector::Connector;
 use e2e_support::hospital_net::{HospitalNet, Laptop};
 use e2e_support::world;
+use knobs::Knobs;
 use probe::{Prober, Target};
 use report::Rows;
 use vigie_lab::apps::WebApp;
 
-const DEFAULT_ROUNDS: usize = 10;
 /// The published web app, by the name the laptop resolves.
 const APP: &str = "dpi.hopital.example";
 /// How long one round may take before it is called a failure.
@@ -74,22 +74,22 @@ fn main() {
     if vigie_lab::require_root("network namespaces, TUN devices, nftables, pcscd").is_err() {
         return;
     }
-    let rounds = rounds();
-    let floor = signing_floor();
+    let knobs = Knobs::from_env();
     let hospital = HospitalNet::start();
-    let connector = Connector::start_site(&world(), &site(&hospital), Some(&hospital.connector));
+    let site = site(&hospital, knobs.apps);
+    let connector = Connector::start_site(&world(), &site, Some(&hospital.connector));
     let scenarios = [
         scenario(
             &hospital,
             ("cps3", "CPS3, TLS 1.2/TCP"),
             "cps3-doctor",
-            floor,
+            &knobs,
         ),
         scenario(
             &hospital,
             ("cps4", "CPS4, QUIC/TLS 1.3"),
             "cps4-nurse",
-            floor,
+            &knobs,
         ),
     ];
     let mut sessions = 0;
@@ -98,7 +98,7 @@ fn main() {
     }
     let mut rows = Rows::default();
     let mut apdus = vec![0; scenarios.len()];
-    for number in 1..=rounds {
+    for number in 1..=knobs.rounds {
         for (scenario, count) in scenarios.iter().zip(&mut apdus) {
             let round = round(scenario, &connector, &mut sessions);
             for (metric, ms) in round.figures {
@@ -108,7 +108,7 @@ fn main() {
         }
     }
     let app = app_alone(&hospital);
-    print(&rows, &scenarios, rounds, app);
+    print(&rows, &scenarios, knobs.rounds, app);
     for (scenario, count) in scenarios.iter().zip(apdus) {
         println!(
             "{}: {count} APDUs answered by the card before the first byte.",
@@ -122,59 +122,44 @@ fn main() {
     }
 }
 
-fn rounds() -> usize {
-    match std::env::var("VIGIE_BENCH_ROUNDS") {
-        Err(_) => DEFAULT_ROUNDS,
-        Ok(text) => match text.parse() {
-            Ok(n) if n > 0 => n,
-            _ => panic!("VIGIE_BENCH_ROUNDS={text:?}: give a number of rounds, 1 or more"),
-        },
-    }
-}
-
-/// How long a card signature lasts at least, from `VIGIE_BENCH_CARD_SIGNING_MS`.
-fn signing_floor() -> Option<Duration> {
-    let text = std::env::var("VIGIE_BENCH_CARD_SIGNING_MS").ok()?;
-    match text.parse() {
-        Ok(ms) => Some(Duration::from_millis(ms)),
-        Err(_) => panic!("VIGIE_BENCH_CARD_SIGNING_MS={text:?}: give milliseconds, e.g. 250"),
-    }
-}
-
-/// The hospital's site, with the web app published to both clinicians.
-fn site(hospital: &HospitalNet) -> e2e_support::connector::Site {
+/// The hospital's site: the web app, and `apps - 1` more on the same server, published to
+/// both clinicians.
+fn site(hospital: &HospitalNet, apps: usize) -> e2e_support::connector::Site {
     let backend = hospital.backend_address;
-    e2e_support::connector::Site {
-        apps: format!(
-            "[[app]]\nname = \"dpi\"\ndns_name = \"{APP}\"\nports = [\"tcp/80\"]\n\
+    let app = |name: &str, dns_name: &str| {
+        format!(
+            "[[app]]\nname = \"{name}\"\ndns_name = \"{dns_name}\"\nports = [\"tcp/80\"]\n\
              backend = \"{backend}\"\nprofessions = [\"Médecin\", \"Infirmier\"]\n"
-        ),
+        )
+    };
+    let mut published = app("dpi", APP);
+    for n in 1..apps {
+        published += &app(&format!("app{n}"), &format!("app{n}.hopital.example"));
+    }
+    e2e_support::connector::Site {
+        apps: published,
         ..hospital.site()
     }
 }
 
-/// A laptop, a clinician, and `card` in her reader, signing no faster than `floor`.
+/// A laptop, a clinician, and `card` in her reader, as slow as `knobs` say.
 fn scenario(
     hospital: &HospitalNet,
     (key, title): (&str, &str),
     card: &str,
-    floor: Option<Duration>,
+    knobs: &Knobs,
 ) -> Scenario {
     let world = world();
     let laptop = hospital.laptop();
     let mut clinician = Clinician::new(&world, hospital.control_address());
     clinician.use_laptop(Arc::clone(&laptop.ns), hospital.control_address());
     clinician.insert(&world, card);
-    let (mut key, mut title) = (key.to_owned(), title.to_owned());
-    if let Some(floor) = floor {
-        let inserted = clinician.card().expect("the card just inserted");
-        inserted.set_signing_floor(Some(floor));
-        key += &format!("-signing{}ms", floor.as_millis());
-        title += &format!(", card signing ≥ {} ms", floor.as_millis());
-    }
+    let inserted = clinician.card().expect("the card just inserted");
+    inserted.set_signing_floor(knobs.signing_floor);
+    let (key_suffix, title_suffix) = knobs.suffixes();
     Scenario {
-        key,
-        title,
+        key: key.to_owned() + &key_suffix,
+        title: title.to_owned() + &title_suffix,
         laptop,
         clinician,
     }
