@@ -77,6 +77,12 @@ impl NetNs {
         Ok(path)
     }
 
+    /// Where the namespace's own `/etc/FILE` is, as seen from outside the namespace (it may
+    /// not exist: see [`private_etc_file`](Self::private_etc_file)).
+    pub fn etc_path(&self, file: &str) -> std::path::PathBuf {
+        self.etc_dir().join(file)
+    }
+
     fn etc_dir(&self) -> std::path::PathBuf {
         std::path::Path::new("/etc/netns").join(&self.name)
     }

@@ -27,8 +27,7 @@ fn build_binaries() {
         .file_name()
         .and_then(|n| n.to_str())
         .expect("profile");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
+    let mut build = vigie_lab::cmd::nested_cargo();
     build
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
         .env("CARGO_TARGET_DIR", target)

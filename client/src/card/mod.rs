@@ -195,7 +195,10 @@ impl<T: CardTransport> Card<T> {
         let verify = ch.command(0x20, 0x00, PIN_REFERENCE).with_data(pin.ascii());
         let response = ch.exchange(&mut self.transport, verify)?;
         match pin_status::state_from_probe(response.sw)? {
-            PinState::Verified => Ok(()),
+            PinState::Verified => {
+                debug!("PIN verified");
+                Ok(())
+            }
             PinState::TriesLeft(tries_left) => Err(CardError::WrongPin { tries_left }),
             PinState::Blocked => Err(CardError::PinBlocked),
         }
@@ -203,6 +206,7 @@ impl<T: CardTransport> Card<T> {
 
     /// Signs `message` (hashed here with SHA-256) with the authentication key.
     pub fn sign(&mut self, scheme: CardScheme, message: &[u8]) -> Result<Vec<u8>, CardError> {
+        let start = std::time::Instant::now();
         let commands = sign::commands(self.generation, scheme, message, self.modulus_len)?;
         let mut signature = Vec::new();
         let ch = self.channel();
@@ -218,6 +222,8 @@ impl<T: CardTransport> Card<T> {
                 self.modulus_len
             )));
         }
+        let took_ms = start.elapsed().as_secs_f64() * 1e3;
+        debug!(?scheme, took_ms, "card signature made");
         Ok(signature)
     }
 }

@@ -116,6 +116,7 @@ async fn up_claimed(
     );
     let (mut channel, udp_blocked) =
         open_channel(config, &target, generation, tls.clone(), &mut screen).await?;
+    tracing::debug!(transport = %channel.transport(), "control channel open");
     status.transport = Some(channel.transport().to_string());
 
     // The secret stays here for the tunnel; only the public half leaves.

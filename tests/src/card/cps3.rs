@@ -164,7 +164,8 @@ fn internal_authenticate(card: &mut CardState, cmd: &Command) -> Response {
         if !card.pin.is_verified() {
             return Err(Sw::SECURITY_NOT_SATISFIED);
         }
-        keys::sign_digest_info(key, &cmd.data)
+        card.meter()
+            .signing(|| keys::sign_digest_info(key, &cmd.data))
     })();
     result.map_or_else(Response::from, Response::ok)
 }
@@ -183,12 +184,13 @@ fn perform_security_operation(card: &mut CardState, cmd: &Command) -> Response {
         if !card.pin.is_verified() {
             return Err(Sw::SECURITY_NOT_SATISFIED);
         }
+        let meter = card.meter();
         match template {
             Template::Signature if algo.is_none_or(|a| a == ALGO_RSA_PKCS1 || a == 0x12) => {
-                keys::sign_digest_info(key, &cmd.data)
+                meter.signing(|| keys::sign_digest_info(key, &cmd.data))
             }
             Template::Signature => Err(Sw::WRONG_DATA),
-            _ => decipher(key, &cmd.data),
+            _ => meter.signing(|| decipher(key, &cmd.data)),
         }
     })();
     result.map_or_else(Response::from, Response::ok)

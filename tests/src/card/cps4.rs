@@ -160,12 +160,13 @@ fn perform_security_operation(card: &mut CardState, cmd: &Command, index: usize)
         if !card.pin.is_verified() {
             return Err(Sw::SECURITY_NOT_SATISFIED);
         }
+        let meter = card.meter();
         match (template, algo) {
             (Template::Signature, Some(ALGO_PSS_SHA256) | None) => {
-                keys::sign_pss_sha256(key, &cmd.data)
+                meter.signing(|| keys::sign_pss_sha256(key, &cmd.data))
             }
             (Template::Signature, Some(ALGO_PKCS1_SHA256)) => {
-                keys::sign_sha256_pkcs1(key, &cmd.data)
+                meter.signing(|| keys::sign_sha256_pkcs1(key, &cmd.data))
             }
             (Template::Signature, Some(_)) => Err(Sw::WRONG_DATA),
             _ => {
@@ -173,7 +174,7 @@ fn perform_security_operation(card: &mut CardState, cmd: &Command, index: usize)
                     [0x00, rest @ ..] if rest.len() == key.size() => rest,
                     all => all,
                 };
-                keys::raw_private(key, block)
+                meter.signing(|| keys::raw_private(key, block))
             }
         }
     })();

@@ -48,12 +48,18 @@ impl Faults {
 /// A card in a reader. Dropping it (or [`InsertedCard::remove`]) pulls the card out.
 #[derive(Debug)]
 pub struct InsertedCard {
+    card: VirtualCard,
     stream: TcpStream,
     thread: Option<JoinHandle<()>>,
     target: VpcdTarget,
 }
 
 impl InsertedCard {
+    /// The card itself (its PIN counter, its time spent).
+    pub fn card(&self) -> &VirtualCard {
+        &self.card
+    }
+
     /// Where the card is.
     pub fn target(&self) -> &VpcdTarget {
         &self.target
@@ -94,12 +100,14 @@ pub(super) fn insert(
         .try_clone()
         .map_err(|e| LabError::io("clone the vpcd connection", e))?;
     let name = format!("vpcd-card-{}", target.addr.port());
+    let served_card = card.clone();
     let thread = std::thread::Builder::new()
         .name(name)
-        .spawn(move || serve(&card, served))
+        .spawn(move || serve(&served_card, served))
         .map_err(|e| LabError::io("start the card thread", e))?;
     tracing::debug!(addr = %target.addr, netns = ?target.netns, "card inserted");
     Ok(InsertedCard {
+        card,
         stream,
         thread: Some(thread),
         target,

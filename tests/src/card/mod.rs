@@ -9,6 +9,7 @@
 //!            ├─ pin      VERIFY, 3 tries, PUK
 //!            ├─ security MSE
 //!            ├─ keys     RSA: card-padded PKCS#1, raw, PSS
+//!            ├─ meter    time in private-key operations and in all APDUs
 //!            └─ cps3 / cps4 personalities, layout (files and PKCS#15)
 //! ```
 //!
@@ -52,6 +53,11 @@
 //! `--read-certificate`, and `pkcs11-tool --sign -m RSA-PKCS` (MSE SET AT then INTERNAL
 //! AUTHENTICATE) work on the emulated CPS3 (`tests/card_opensc.rs`).
 //!
+//! Time accounting ([`meter`]): [`VirtualCard::time_spent`] says how long the card spent in
+//! its private-key operations (what a real card's chip does slowly) and answering APDUs, so a
+//! benchmark can report the card's part apart; [`VirtualCard::set_signing_floor`] makes those
+//! operations as slow as a real chip's.
+//!
 //! Fault injection ([`Faults`]): a delay before every answer, and "pull the card when the next
 //! APDU arrives" (the connection closes without an answer).
 
@@ -63,6 +69,7 @@ pub mod identity;
 pub mod keys;
 pub mod layout;
 mod link;
+pub mod meter;
 pub mod pin;
 pub mod security;
 pub mod state;
@@ -75,6 +82,7 @@ use std::time::Duration;
 
 pub use identity::{CardIdentity, Generation, Secret};
 pub use link::{Faults, InsertedCard};
+pub use meter::{CardMeter, CardTime};
 pub use state::{CPS3_ATR, CPS4_ATR, CardState};
 
 use crate::error::Result;
@@ -130,6 +138,17 @@ impl VirtualCard {
     /// PIN tries left (3 when fresh, 0 when blocked).
     pub fn pin_tries_left(&self) -> u8 {
         self.lock().pin.tries_left()
+    }
+
+    /// Where the card's time went since it was loaded, all insertions together.
+    pub fn time_spent(&self) -> CardTime {
+        self.lock().meter().total()
+    }
+
+    /// Makes each private-key operation last at least `floor`, as on a real card's chip (see
+    /// [`CardMeter::set_signing_floor`]); `None` for the emulator's own speed.
+    pub fn set_signing_floor(&self, floor: Option<Duration>) {
+        self.lock().meter().set_signing_floor(floor);
     }
 
     /// The fault-injection switches, shared by all insertions of this card.

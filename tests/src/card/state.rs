@@ -12,6 +12,7 @@ use super::apdu::{Command, Response, Sw};
 use super::fs::{FileSystem, Selection};
 use super::identity::{CardIdentity, Generation};
 use super::layout;
+use super::meter::CardMeter;
 use super::pin::PinState;
 use super::security::Mse;
 use super::{cps3, cps4};
@@ -53,6 +54,7 @@ pub struct CardState {
     atr: Vec<u8>,
     chain: Option<Chain>,
     pending: Vec<u8>,
+    meter: CardMeter,
 }
 
 /// CPS3 contact ATR: T=0 only.
@@ -97,6 +99,7 @@ impl CardState {
             atr,
             chain: None,
             pending: Vec::new(),
+            meter: CardMeter::default(),
         }
     }
 
@@ -115,11 +118,19 @@ impl CardState {
 
     /// Processes one command APDU and returns the response bytes. Never panics.
     pub fn transmit(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let start = std::time::Instant::now();
         let response = match Command::parse(bytes) {
             Ok(cmd) => self.process(cmd),
             Err(sw) => sw.into(),
         };
-        response.to_bytes()
+        let bytes = response.to_bytes();
+        self.meter.add_apdu(start.elapsed());
+        bytes
+    }
+
+    /// Where the card's time went so far.
+    pub fn meter(&self) -> &CardMeter {
+        &self.meter
     }
 
     fn process(&mut self, cmd: Command) -> Response {

@@ -360,3 +360,28 @@ fn cps3_get_data_answers_the_key_sdo_as_opensc_reads_it() {
     ];
     assert_eq!(exchange(&card, &unknown).1, 0x6A88);
 }
+
+#[test]
+fn time_spent_counts_every_apdu_and_only_the_private_key_operations_done() {
+    let card = VirtualCard::from_identity(&identity(Generation::Cps4));
+    cps4_open(&card);
+    let opened = card.time_spent();
+    assert!(opened.apdu_count >= 1, "{opened:?}");
+    assert_eq!(opened.signatures, 0, "opening signs nothing");
+
+    let mse = [0x01, 0x22, 0x81, 0xB6, 0x04, 0x91, 0x02, 0x2C, 0xA0];
+    let pss = [
+        with_data(&[0x01, 0x2A, 0x9E, 0x9A], &Sha256::digest(b"m")),
+        vec![0x00],
+    ]
+    .concat();
+    assert_eq!(exchange(&card, &mse).1, 0x9000);
+    assert_eq!(exchange(&card, &pss).1, 0x6982, "no PIN, no signature");
+    assert_eq!(exchange(&card, b"\x01\x20\x00\x01\x041234").1, 0x9000);
+    assert_eq!(exchange(&card, &pss).1, 0x9000);
+    let spent = card.time_spent().since(&opened);
+    assert_eq!(spent.apdu_count, 4, "{spent:?}");
+    assert_eq!(spent.signatures, 1, "{spent:?}");
+    assert!(spent.signing > Duration::ZERO, "{spent:?}");
+    assert!(spent.apdus >= spent.signing, "{spent:?}");
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use vigie_certs::pki::World;
 use vigie_client::control::{StateDir, Status, exit};
 use vigie_client::pcsc_transport;
-use vigie_lab::card::{InsertedCard, VirtualCard};
+use vigie_lab::card::{CardTime, InsertedCard, VirtualCard};
 use vigie_lab::{NetNs, Pcscd, ReaderSlot};
 
 use super::{PATIENCE, SERVER_NAME, TempDir, binaries};
@@ -151,21 +151,37 @@ impl Clinician {
 
     /// Starts `vigie up` and waits until its status file shows the session connected.
     pub fn up_granted(&self) -> (Session, Status) {
+        let mut session = self.up_started(&[]);
+        let status = self.wait_state(&mut session, "active");
+        (session, status)
+    }
+
+    /// Starts `vigie up`, with `env` added to its environment, and returns at once.
+    pub fn up_started(&self, env: &[(&str, &str)]) -> Session {
         let log = self
             .dir
             .path()
             .join(format!("up-{}.log", vigie_lab::names::unique_name()));
         let child = self
             .up_command()
+            .envs(env.iter().copied())
             .stdout(std::fs::File::create(&log).expect("log"))
             .stderr(Stdio::from(
                 std::fs::File::create(log.with_extension("err")).expect("log"),
             ))
             .spawn()
             .expect("start vigie up");
-        let mut session = Session { child, log };
-        let status = self.wait_state(&mut session, "active");
-        (session, status)
+        Session { child, log }
+    }
+
+    /// The card in the reader, if any.
+    pub fn card(&self) -> Option<&VirtualCard> {
+        self.inserted.as_ref().map(InsertedCard::card)
+    }
+
+    /// The time the card in the reader spent so far (all zero without a card).
+    pub fn card_time(&self) -> CardTime {
+        self.card().map(VirtualCard::time_spent).unwrap_or_default()
     }
 
     /// Waits until the status file of `session` (written by its process) is in `state`.
@@ -216,6 +232,11 @@ pub struct Session {
 }
 
 impl Session {
+    /// What `vigie up` wrote to its standard error so far (its log).
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.log.with_extension("err")).unwrap_or_default()
+    }
+
     /// What `vigie up` printed so far, both streams.
     pub fn output(&self) -> String {
         let read = |p: &PathBuf| std::fs::read_to_string(p).unwrap_or_default();

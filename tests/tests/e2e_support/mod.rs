@@ -11,7 +11,9 @@
 //! its own path: `<target>/<profile>/deps/<test>`), with the same profile. Cargo releases its
 //! build lock before running tests, so this works from `cargo test --workspace` on a clean
 //! clone as well as from `cargo test -p vigie-lab --test e2e_admission`; when the binaries
-//! are up to date it costs a second.
+//! are up to date it costs a second. The build runs without the variables cargo set for the
+//! test ([`vigie_lab::cmd::nested_cargo`]), else it would rebuild crates whose build scripts
+//! watch them, and the next build from a shell would rebuild them again.
 //!
 //! The directory of the site:
 //!
@@ -32,7 +34,6 @@ pub mod connector;
 pub mod hospital_net;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -84,9 +85,8 @@ pub fn binaries() -> &'static Binaries {
             .file_name()
             .and_then(|n| n.to_str())
             .expect("profile");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let mut command = Command::new(cargo);
+        let mut command = vigie_lab::cmd::nested_cargo();
         command
             .current_dir(&workspace)
             .env("CARGO_TARGET_DIR", target)
