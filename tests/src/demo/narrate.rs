@@ -39,9 +39,11 @@ pub fn indented(text: &str) {
 pub fn not_there_yet() {
     heading("What is not there yet");
     say(
-        "Single sign-on is being built: the connector will be an OpenID Connect issuer, so \
-         that the DPI and the mail server log the doctor in from her card's session without \
-         a password. Today the mail server still asks for its own login, as above.",
+        "The staff portal signed the doctor in through the connector's SSO; the demo's mail \
+         server still takes a password, as above (a mail client logging in with the issuer's \
+         tokens over OAUTHBEARER runs in the tests, tests/tests/e2e_sso.rs). And vigie up \
+         needs administrator rights on the laptop for its tunnel: nothing lets a clinician \
+         without them connect yet.",
     );
 }
 
