@@ -23,6 +23,7 @@
 #[path = "../tests/serve_common/mod.rs"]
 mod serve_common;
 
+#[path = "../tests/load/mod.rs"]
 mod load;
 
 use std::net::SocketAddr;

@@ -27,6 +27,7 @@
 #[path = "../tests/serve_common/mod.rs"]
 mod serve_common;
 
+#[path = "../tests/load/mod.rs"]
 mod load;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -34,11 +35,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use load::Kind;
+use load::lab::Lab;
 use load::probe::{self, Probe, Seen};
-use serve_common::client::{self, Control, Signing, SoftCard};
+use serve_common::client::{self, Control};
 use serve_common::{LoadSite, Served, serve_load};
 use tokio::sync::{Semaphore, mpsc, watch};
-use vigie_lab::{NetNs, VethLink};
 use vigie_protocol::{ClientEvent, SessionGrant, WireGuardKey};
 use x25519_dalek::{PublicKey, StaticSecret};
 
@@ -54,14 +56,6 @@ const PATIENCE: Duration = Duration::from_secs(60);
 /// The granted app's backend (the test site's `dpi`).
 const DPI_BACKEND: Ipv4Addr = Ipv4Addr::new(198, 18, 10, 1);
 const DATAPLANE_PORT: u16 = 51_820;
-
-/// How a session connects.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Quic,
-    Tcp13,
-    Tcp12,
-}
 
 /// A session to open: its card's TLS configuration and its WireGuard key pair.
 struct Planned {
@@ -83,17 +77,6 @@ struct Round {
     seen: Vec<Seen>,
 }
 
-/// The namespaces of the data plane check; dropped after the connector (links first).
-struct Lab {
-    _clients_link: VethLink,
-    _backend_link: VethLink,
-    _backend_listener: std::net::TcpListener,
-    clients: NetNs,
-    connector: NetNs,
-    _backend: NetNs,
-    connector_address: Ipv4Addr,
-}
-
 fn main() {
     let sessions = env_count("VIGIE_SCALE_SESSIONS", DEFAULT_SESSIONS).min(load::BULK_CARDS);
     let rounds = env_count("VIGIE_SCALE_ROUNDS", DEFAULT_ROUNDS).max(1);
@@ -104,7 +87,7 @@ fn main() {
     let rows = load::hr_rows(cards);
     let lab = vigie_lab::require_root("namespaces, a TUN device and nftables")
         .ok()
-        .map(|()| Lab::new());
+        .map(|()| Lab::new(&[SocketAddr::from((DPI_BACKEND, 443))]));
     let mut tsv = load::Tsv::from_env("scale");
     let mut results = Vec::new();
     for round in 1..=rounds {
@@ -151,37 +134,6 @@ fn raise_fd_limit() {
     }
 }
 
-impl Lab {
-    fn new() -> Self {
-        let clients = NetNs::new().expect("the clients' namespace");
-        let connector = NetNs::new().expect("the connector's namespace");
-        let backend = NetNs::new().expect("the backend's namespace");
-        let clients_link = VethLink::new(&clients, &connector).expect("clients ↔ connector");
-        let backend_link = VethLink::new(&connector, &backend).expect("connector ↔ backend");
-        let dpi = format!("{DPI_BACKEND}/32");
-        backend
-            .run("ip", &["addr", "add", &dpi, "dev", "lo"])
-            .expect("the dpi backend's address");
-        let via = backend_link.addr_b().to_string();
-        connector
-            .run("ip", &["route", "add", "198.18.10.0/24", "via", &via])
-            .expect("a route to the backends");
-        // The kernel answers SYN-ACK for a listening socket; nothing needs to accept.
-        let listener = backend
-            .listen_tcp(SocketAddr::from((DPI_BACKEND, 443)))
-            .expect("the dpi backend listens");
-        Self {
-            connector_address: clients_link.addr_b(),
-            _clients_link: clients_link,
-            _backend_link: backend_link,
-            _backend_listener: listener,
-            clients,
-            connector,
-            _backend: backend,
-        }
-    }
-}
-
 /// The sessions of one round: 60 % QUIC, 20 % TCP with TLS 1.3, 20 % TCP with TLS 1.2
 /// (PKCS#1 signatures, as a CPS3), each with a fresh WireGuard key pair.
 fn plan(
@@ -193,18 +145,8 @@ fn plan(
         .iter()
         .enumerate()
         .map(|(i, card)| {
-            let kind = match i % 5 {
-                3 => Kind::Tcp13,
-                4 => Kind::Tcp12,
-                _ => Kind::Quic,
-            };
-            let signing = if kind == Kind::Tcp12 {
-                Signing::Pkcs1
-            } else {
-                Signing::Pss
-            };
-            let soft = SoftCard::from_parts(card.certificate.clone(), key.to_vec(), signing);
-            let tls = SoftCard::tls_config(world, Some(&soft), kind == Kind::Tcp12);
+            let kind = Kind::of(i);
+            let (_, tls) = load::soft_card(world, card, key, kind);
             let secret = StaticSecret::random_from_rng(rand_core::OsRng);
             Planned { kind, tls, secret }
         })
@@ -233,35 +175,11 @@ fn start(world: &vigie_certs::pki::World, rows: &[String], lab: Option<&Lab>) ->
 /// Runs the round's clients on a runtime whose threads live in the clients' namespace.
 fn run_round(served: &Served, planned: Vec<Planned>, lab: Option<&Lab>) -> Round {
     let (address, pid) = (served.address, served.pid());
-    let other = lab.map(|_| app_address(served, "pharma"));
-    let netns = lab.map(|l| format!("/var/run/netns/{}", l.clients.name()));
-    std::thread::spawn(move || {
-        if let Some(path) = netns {
-            let file = std::fs::File::open(&path).expect("the clients' namespace file");
-            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
-                .expect("enter the clients' namespace");
-        }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        runtime.block_on(sessions(address, pid, planned, other))
-    })
-    .join()
-    .expect("the clients' thread")
-}
-
-/// The virtual address of app `name`, from `vigie-connector app list`.
-fn app_address(served: &Served, name: &str) -> Ipv4Addr {
-    let listed = served.site.ok(&["app", "list"]);
-    let line = listed
-        .lines()
-        .find(|l| l.starts_with(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("{name} in {listed}"));
-    line.split_whitespace()
-        .nth(2)
-        .and_then(|a| a.parse().ok())
-        .expect("a virtual address")
+    let other = lab.map(|_| load::app_address(served, "pharma"));
+    let netns = lab.map(|l| l.clients.name().to_owned());
+    load::spawn_in_netns(netns, move || sessions(address, pid, planned, other))
+        .join()
+        .expect("the clients' thread")
 }
 
 /// A granted session as its task reports it.
@@ -362,6 +280,7 @@ async fn look_at_data_plane(
             granted: (dpi, 443),
             other: (other, 8443),
             index: u32::try_from(admitted.index).expect("an index"),
+            first_port: 40_001,
         };
         probes.push(tokio::spawn(probe::run(probe, Duration::from_secs(10))));
     }

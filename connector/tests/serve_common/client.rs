@@ -332,6 +332,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Control<R, W> {
         self.session.end(Code::CLIENT_QUIT, Instant::now());
         self.flush().await
     }
+
+    /// The stream's two halves, to close them as a client does (a QUIC send stream is
+    /// finished, and its last bytes acknowledged, before the connection closes).
+    pub fn into_parts(self) -> (R, W) {
+        (self.reader, self.writer)
+    }
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

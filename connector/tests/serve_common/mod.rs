@@ -80,6 +80,9 @@ pub struct Served {
     /// The admin endpoint, with `[admin]`.
     pub admin: Option<SocketAddr>,
     child: Child,
+    /// How it was started, to start it again the same way.
+    verbose: bool,
+    netns: Option<String>,
 }
 
 impl Drop for Served {
@@ -107,6 +110,8 @@ struct Sections<'a> {
     /// `server-ec`: ECDSA P-256).
     tls: &'a str,
     address: &'a str,
+    /// `[listen] port`: 0 lets the system choose.
+    port: u16,
     endpoints: &'a str,
     listen: &'a str,
     session: &'a str,
@@ -118,6 +123,7 @@ impl Default for Sections<'_> {
         Self {
             tls: "server",
             address: "127.0.0.1",
+            port: 0,
             endpoints: "198.18.0.2:443",
             listen: "",
             session: "",
@@ -130,6 +136,7 @@ fn serve_sections_with(world: &World, sections: &Sections<'_>) -> String {
     let Sections {
         tls,
         address,
+        port,
         endpoints,
         listen,
         session,
@@ -141,7 +148,7 @@ fn serve_sections_with(world: &World, sections: &Sections<'_>) -> String {
         lines => lines.to_owned(),
     };
     format!(
-        "[listen]\naddress = \"{address}\"\nport = 0\n{listen}\n\
+        "[listen]\naddress = \"{address}\"\nport = {port}\n{listen}\n\
          [tls]\ncertificate = \"{dir}/connector/{tls}-chain.pem\"\n\
          key = \"{dir}/connector/{tls}.key.pem\"\n\
          [trust]\nroots = [\"{dir}/trust/roots\"]\n\
@@ -208,6 +215,8 @@ fn serve_site_at(site: Site, world: World) -> Served {
         address,
         admin,
         child,
+        verbose: true,
+        netns: None,
     }
 }
 
@@ -219,6 +228,8 @@ pub struct LoadSite<'a> {
     pub tls: &'a str,
     /// `[listen] address`.
     pub address: &'a str,
+    /// `[listen] port` (0: the system chooses; a fixed one keeps the address over a restart).
+    pub port: u16,
     /// `[session] endpoints`, one address.
     pub endpoints: &'a str,
     pub listen: &'a str,
@@ -236,6 +247,7 @@ impl Default for LoadSite<'_> {
             hr_rows: &[],
             tls: "server-ec",
             address: "127.0.0.1",
+            port: 0,
             endpoints: "198.18.0.2:443",
             listen: "",
             session: "",
@@ -248,20 +260,7 @@ impl Default for LoadSite<'_> {
 
 /// Starts a connector for a load test over `world`.
 pub fn serve_load(world: World, load: &LoadSite<'_>) -> Served {
-    let sections = Sections {
-        tls: load.tls,
-        address: load.address,
-        endpoints: load.endpoints,
-        listen: load.listen,
-        session: load.session,
-        revocation: "",
-    };
-    let sections = serve_sections_with(&world, &sections);
-    let extra = format!(
-        "{sections}\n[enrolment]\non_first_use = true\n{}",
-        load.extra
-    );
-    let site = Site::new(&extra);
+    let site = Site::new(&load_sections(&world, load));
     let rows: Vec<&str> = load.hr_rows.iter().map(String::as_str).collect();
     site.hr(&rows);
     site.ok(&["hr", "sync"]);
@@ -272,7 +271,28 @@ pub fn serve_load(world: World, load: &LoadSite<'_>) -> Served {
         address,
         admin,
         child,
+        verbose: load.verbose,
+        netns: load.netns.map(str::to_owned),
     }
+}
+
+/// The sections of a load test's site after the base ones, to start it or to rewrite its
+/// file before a reload ([`Site::configure`]).
+pub fn load_sections(world: &World, load: &LoadSite<'_>) -> String {
+    let sections = Sections {
+        tls: load.tls,
+        address: load.address,
+        port: load.port,
+        endpoints: load.endpoints,
+        listen: load.listen,
+        session: load.session,
+        revocation: "",
+    };
+    let sections = serve_sections_with(world, &sections);
+    format!(
+        "{sections}\n[enrolment]\non_first_use = true\n{}",
+        load.extra
+    )
 }
 
 /// Starts a connector over a seeded site whose configuration ends with `extra` sections.
@@ -408,7 +428,8 @@ pub fn admin_get(served: &Served, path: &str) -> (u16, String) {
 pub fn admin_request(served: &Served, method: &str, path: &str) -> (u16, String) {
     use std::io::{Read as _, Write as _};
     let address = served.admin.expect("an [admin] endpoint");
-    let mut stream = std::net::TcpStream::connect(address).expect("the admin endpoint");
+    let stream = vigie_lab::connect_tcp_in(served.netns.as_deref(), address, PATIENCE);
+    let mut stream = stream.expect("the admin endpoint");
     stream
         .set_read_timeout(Some(PATIENCE))
         .expect("a read timeout");
@@ -489,10 +510,18 @@ impl Served {
         assert!(status.success());
     }
 
-    /// Starts the connector again on the same site, after it stopped; its new address.
+    /// Kills the connector at once (SIGKILL to our own child), as a crash would, and waits
+    /// for it to be gone.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL to the connector");
+        let _ = self.child.wait();
+    }
+
+    /// Starts the connector again on the same site (in the same namespace), after it
+    /// stopped; its new address.
     pub fn restart(&mut self) -> SocketAddr {
         let _ = self.child.wait();
-        let (child, address, admin) = start(&self.site, true);
+        let (child, address, admin) = start_in(&self.site, self.verbose, self.netns.as_deref());
         self.child = child;
         self.address = address;
         self.admin = admin;

@@ -1,15 +1,19 @@
-//! What the load benchmarks share: many distinct card identities (made once and kept under
-//! `target/`), the connector's CPU time and memory read from `/proc`, and the Markdown and
-//! TSV reports.
+//! What the load benchmarks and the soak test share: many distinct card identities (made
+//! once and kept under `target/`), the lab's namespaces with an impaired clients' link
+//! ([`lab`], [`impair`]), a look through a session's tunnel ([`probe`]), the connector's CPU
+//! time and memory read from `/proc`, and the Markdown and TSV reports.
 //!
 //! Bulk cards share one RSA key pair ([`vigie_certs::pki::BulkCards`]): making 10,000 RSA
 //! keys would take longer than the benchmarks themselves, and the connector never compares
 //! keys between cards.
 
-#![allow(dead_code, reason = "each benchmark uses a different part")]
+#![allow(dead_code, reason = "each benchmark and test uses a different part")]
 
+pub mod impair;
+pub mod lab;
 pub mod probe;
 
+use std::future::Future;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,29 +23,36 @@ use vigie_certs::pki::{BulkCard, BulkCards, World};
 /// How many bulk cards are made and kept (the scale benchmark's sessions).
 pub const BULK_CARDS: usize = 10_000;
 
-/// The bulk cards of `world`: read from the cache under `target/`, else made and cached.
+/// The [`BULK_CARDS`] bulk cards of `world`: read from the cache under `target/`, else made
+/// and cached.
 pub fn bulk_cards(world: &World) -> BulkCards {
+    bulk_cards_of(world, BULK_CARDS)
+}
+
+/// `count` bulk cards of `world`, cached under `target/` as [`bulk_cards`] (a cache per
+/// count: a test that needs 200 does not make 10,000).
+pub fn bulk_cards_of(world: &World, count: usize) -> BulkCards {
     let world_name = world.dir().file_name().expect("a world folder name");
     let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "bulk-cards-{}-{BULK_CARDS}",
+        "bulk-cards-{}-{count}",
         world_name.to_string_lossy()
     ));
-    if let Some(cards) = read_cache(&cache) {
+    if let Some(cards) = read_cache(&cache, count) {
         return cards;
     }
     eprintln!(
-        "making {BULK_CARDS} card certificates (once; kept in {})",
+        "making {count} card certificates (once; kept in {})",
         cache.display()
     );
-    let cards = world.bulk_cards(BULK_CARDS).expect("bulk cards");
+    let cards = world.bulk_cards(count).expect("bulk cards");
     write_cache(&cache, &cards);
     cards
 }
 
-fn read_cache(dir: &std::path::Path) -> Option<BulkCards> {
+fn read_cache(dir: &std::path::Path, count: usize) -> Option<BulkCards> {
     let key = std::fs::read(dir.join("key.pk8.der")).ok()?;
     let bytes = std::fs::read(dir.join("cards.bin")).ok()?;
-    let mut cards = Vec::with_capacity(BULK_CARDS);
+    let mut cards = Vec::with_capacity(count);
     let mut rest = bytes.as_slice();
     while !rest.is_empty() {
         let (id_nat, tail) = take(rest)?;
@@ -52,7 +63,7 @@ fn read_cache(dir: &std::path::Path) -> Option<BulkCards> {
         });
         rest = tail;
     }
-    (cards.len() == BULK_CARDS).then(|| BulkCards {
+    (cards.len() == count).then(|| BulkCards {
         key_pkcs8: key.into(),
         cards,
     })
@@ -82,6 +93,55 @@ fn write_cache(dir: &std::path::Path, cards: &BulkCards) {
     std::fs::rename(&staging, dir).expect("the cache in place");
 }
 
+/// How a simulated client connects. The load tests' mix, by card index: 60 % QUIC (a CPS4
+/// card, TLS 1.3), 20 % TCP with TLS 1.3 (CPS4), 20 % TCP with TLS 1.2 (a CPS3 card, which
+/// signs PKCS#1 v1.5 only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Quic,
+    Tcp13,
+    Tcp12,
+}
+
+impl Kind {
+    /// The kind of the card at `index`.
+    pub fn of(index: usize) -> Self {
+        match index % 5 {
+            3 => Self::Tcp13,
+            4 => Self::Tcp12,
+            _ => Self::Quic,
+        }
+    }
+
+    /// As the figures name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Quic => "QUIC, TLS 1.3",
+            Self::Tcp13 => "TCP, TLS 1.3",
+            Self::Tcp12 => "TCP, TLS 1.2",
+        }
+    }
+}
+
+/// Bulk card `card` as a software card that signs as its `kind` requires (with the bulk
+/// cards' shared `key`), and the TLS configuration that presents it.
+pub fn soft_card(
+    world: &World,
+    card: &BulkCard,
+    key: &[u8],
+    kind: Kind,
+) -> (crate::serve_common::client::SoftCard, rustls::ClientConfig) {
+    use crate::serve_common::client::{Signing, SoftCard};
+    let signing = if kind == Kind::Tcp12 {
+        Signing::Pkcs1
+    } else {
+        Signing::Pss
+    };
+    let soft = SoftCard::from_parts(card.certificate.clone(), key.to_vec(), signing);
+    let tls = SoftCard::tls_config(world, Some(&soft), kind == Kind::Tcp12);
+    (soft, tls)
+}
+
 /// The HR export rows of the bulk cards' holders: active doctors of the emergency ward
 /// (granted `dpi` and `mail` by the test site's apps).
 pub fn hr_rows(cards: &[BulkCard]) -> Vec<String> {
@@ -95,6 +155,45 @@ pub fn hr_rows(cards: &[BulkCard]) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// The virtual address of app `name` on `served`'s site, from `vigie-connector app list`.
+pub fn app_address(served: &crate::serve_common::Served, name: &str) -> std::net::Ipv4Addr {
+    let listed = served.site.ok(&["app", "list"]);
+    let line = listed
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("{name} in {listed}"));
+    line.split_whitespace()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .expect("a virtual address")
+}
+
+/// Runs `work()` to completion on a thread of its own with a multi-thread runtime whose
+/// threads live in network namespace `netns` (when one is named): the thread enters it
+/// before the runtime starts its workers, which inherit it. The rest of the process stays.
+pub fn spawn_in_netns<F>(
+    netns: Option<String>,
+    work: impl FnOnce() -> F + Send + 'static,
+) -> std::thread::JoinHandle<F::Output>
+where
+    F: Future,
+    F::Output: Send + 'static,
+{
+    std::thread::spawn(move || {
+        if let Some(name) = netns {
+            let path = format!("/var/run/netns/{name}");
+            let file = std::fs::File::open(&path).expect("the namespace's file");
+            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+                .expect("enter the namespace");
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(work())
+    })
 }
 
 /// User plus system CPU time of process `pid` so far (all its threads).
