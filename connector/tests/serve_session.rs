@@ -3,9 +3,10 @@
 
 mod serve_common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use serve_common::client::{Control, Quic, SoftCard, connect_quic, connect_tcp};
+use serve_common::client::{self, Control, Quic, SoftCard, connect_quic, connect_tcp};
 use serve_common::{PATIENCE, Served, next_event, serve_with};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use vigie_protocol::{ClientEvent, Code, Initiator};
@@ -161,6 +162,44 @@ async fn handshakes_beyond_the_limit_are_dropped_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_connector_started_again_after_a_crash_tells_quic_clients_their_connection_is_gone() {
+    let mut served = serve_with("", "");
+    served.pin_port();
+    let nurse = SoftCard::load(&served.world, "cps4-nurse");
+    let mut config = client::quic_config(SoftCard::tls_config(&served.world, Some(&nurse), false));
+    // The client sends something often, as a control session's keepalives do.
+    let mut transport = quinn::TransportConfig::default();
+    transport.keep_alive_interval(Some(Duration::from_millis(300)));
+    config.transport_config(Arc::new(transport));
+    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("UDP");
+    let connection = client::connect_quic_with(&endpoint, served.address, config).await;
+    let connection = connection.expect("QUIC");
+    let (send, recv) = connection.open_bi().await.expect("a stream");
+    let mut control = Control::new(recv, send);
+    let event = next_event(&mut control).await;
+    assert!(matches!(event, ClientEvent::Granted(_)), "{event:?}");
+
+    let address = served.address;
+    served.kill();
+    assert_eq!(
+        served.restart(),
+        address,
+        "the connector is back at its address"
+    );
+    // The new process has never heard of the connection. Its stateless reset is signed with
+    // the key the first one used (derived from the state folder's WireGuard key), so the
+    // client believes it and ends the connection at once; a reset signed with another key
+    // is ignored, and the client would wait out its idle timeout (30 s) instead.
+    let closed = tokio::time::timeout(2 * PATIENCE, connection.closed()).await;
+    let closed = closed.expect("the connection ends");
+    assert!(
+        matches!(closed, quinn::ConnectionError::Reset),
+        "{closed:?}: {}",
+        served.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_restart_keeps_live_sessions_for_their_cards_to_come_back() {
     let mut served = serve_with("", "card_grace = \"4s\"");
     let nurse = SoftCard::load(&served.world, "cps4-nurse");
@@ -216,7 +255,7 @@ async fn a_second_connection_makes_the_card_sign_again() {
         // The client would resume if the connector let it.
         let mut config = SoftCard::tls_config(&served.world, Some(&card), tls12);
         config.resumption = rustls::client::Resumption::in_memory_sessions(16);
-        let config = std::sync::Arc::new(config);
+        let config = Arc::new(config);
         for attempt in 0..2 {
             let stream = connect_tcp(served.address, (*config).clone())
                 .await

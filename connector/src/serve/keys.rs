@@ -1,6 +1,7 @@
 //! The connector's WireGuard key: made on first start in the state folder
 //! (`wireguard.key`, base64 like `wg genkey` writes it, mode 0600), read on every later start.
-//! Grants carry its public half; the data plane will use the private half.
+//! Grants carry its public half; the data plane uses the private half; the QUIC endpoint's
+//! restart keys are derived from it ([`QuicRestartKeys`]).
 
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use ring::rand::{SecureRandom as _, SystemRandom};
+use ring::{hkdf, hmac};
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
@@ -55,6 +57,53 @@ impl WireGuardKeyPair {
     /// The private key, for the data plane.
     pub fn secret(&self) -> &StaticSecret {
         &self.secret
+    }
+
+    /// What the QUIC endpoint keeps over a restart, derived from the private key: the same
+    /// on every start with the same key file.
+    pub fn quic_restart_keys(&self) -> QuicRestartKeys {
+        let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, QUIC_SALT);
+        let prk = salt.extract(self.secret.as_bytes());
+        let reset = prk
+            .expand(&[b"stateless reset"], hmac::HMAC_SHA256)
+            .expect("an HMAC-SHA256 key is within HKDF's length limit");
+        let mut ids = [0u8; 8];
+        prk.expand(&[b"connection ids"], Length(ids.len()))
+            .and_then(|okm| okm.fill(&mut ids))
+            .expect("8 bytes are within HKDF's length limit");
+        QuicRestartKeys {
+            reset: hmac::Key::from(reset),
+            connection_ids: u64::from_be_bytes(ids),
+        }
+    }
+}
+
+/// The keys a connector started again after a crash needs to tell the QUIC clients of the
+/// one before that their connection is gone (RFC 9000, section 10.3), so that they reconnect
+/// at once instead of waiting out their idle timeout: the key its stateless resets are
+/// signed with, and the key its connection ids are checked with (an id it did not issue gets
+/// no reset). Whoever holds them can end the connector's QUIC connections: they never leave
+/// the process. `Debug` shows neither.
+pub struct QuicRestartKeys {
+    pub reset: hmac::Key,
+    pub connection_ids: u64,
+}
+
+impl std::fmt::Debug for QuicRestartKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuicRestartKeys").finish_non_exhaustive()
+    }
+}
+
+/// HKDF's salt for the QUIC keys: nothing else is derived from the WireGuard key this way.
+const QUIC_SALT: &[u8] = b"vigie connector quic restart v1";
+
+/// An HKDF output length.
+struct Length(usize);
+
+impl hkdf::KeyType for Length {
+    fn len(&self) -> usize {
+        self.0
     }
 }
 
@@ -117,6 +166,26 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
         assert!(!format!("{first:?}").contains(&STANDARD.encode(first.secret().as_bytes())));
+    }
+
+    #[test]
+    fn the_quic_keys_survive_a_restart_and_are_not_the_wireguard_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = WireGuardKeyPair::load_or_create(dir.path()).unwrap();
+        let again = WireGuardKeyPair::load_or_create(dir.path()).unwrap();
+        let other = WireGuardKeyPair::load_or_create(&dir.path().join("other")).unwrap();
+        let tag = |keys: &WireGuardKeyPair| {
+            let reset = keys.quic_restart_keys().reset;
+            hmac::sign(&reset, b"a connection id").as_ref().to_vec()
+        };
+        let ids = |keys: &WireGuardKeyPair| keys.quic_restart_keys().connection_ids;
+        assert_eq!(tag(&first), tag(&again));
+        assert_eq!(ids(&first), ids(&again));
+        assert_ne!(tag(&first), tag(&other));
+        assert_ne!(ids(&first), ids(&other));
+        let raw = hmac::Key::new(hmac::HMAC_SHA256, first.secret().as_bytes());
+        assert_ne!(tag(&first), hmac::sign(&raw, b"a connection id").as_ref());
+        assert!(!format!("{:?}", first.quic_restart_keys()).contains(&ids(&first).to_string()));
     }
 
     #[test]

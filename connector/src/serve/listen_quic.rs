@@ -11,9 +11,11 @@ use std::time::Duration;
 
 use quinn::crypto::rustls::QuicServerConfig;
 use quinn::{Endpoint, EndpointConfig, Incoming, TokioRuntime, TransportConfig, VarInt};
+use quinn_proto::HashedConnectionIdGenerator;
 use rustls_pki_types::CertificateDer;
 use tracing::Instrument as _;
 
+use super::keys::QuicRestartKeys;
 use super::metrics::Handshake;
 use super::pipeline::Peer;
 use super::session_task;
@@ -22,12 +24,15 @@ use super::{ServeError, Shared};
 /// How long the client gets to read the last message and close after the session ended.
 const CLOSE_GRACE: Duration = Duration::from_secs(3);
 
-/// The QUIC endpoint on `socket`.
+/// The QUIC endpoint on `socket`, with `keys` kept over restarts: a client whose connection
+/// the previous process held hears that it is gone at its next packet (a stateless reset)
+/// and reconnects, instead of waiting out its idle timeout.
 pub fn endpoint(
     socket: UdpSocket,
     tls: rustls::ServerConfig,
     idle_timeout: Duration,
     max_handshakes: usize,
+    keys: QuicRestartKeys,
 ) -> Result<Endpoint, ServeError> {
     let crypto = QuicServerConfig::try_from(Arc::new(tls))
         .map_err(|e| ServeError::Tls(format!("QUIC TLS configuration: {e}")))?;
@@ -45,13 +50,11 @@ pub fn endpoint(
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     server.transport_config(Arc::new(transport));
     server.max_incoming(max_handshakes.max(1));
-    Endpoint::new(
-        EndpointConfig::default(),
-        Some(server),
-        socket,
-        Arc::new(TokioRuntime),
-    )
-    .map_err(|e| ServeError::Bind(format!("QUIC on UDP: {e}")))
+    let mut config = EndpointConfig::new(Arc::new(keys.reset));
+    let ids = keys.connection_ids;
+    config.cid_generator(move || Box::new(HashedConnectionIdGenerator::from_key(ids)));
+    Endpoint::new(config, Some(server), socket, Arc::new(TokioRuntime))
+        .map_err(|e| ServeError::Bind(format!("QUIC on UDP: {e}")))
 }
 
 /// Accepts connections on `endpoint` until it is closed.

@@ -232,7 +232,9 @@ impl Server {
             .local_addr()
             .map_err(|e| ServeError::Bind(e.to_string()))?;
         let listen = &config.listen;
-        let quic = listen_quic::endpoint(udp, quic_tls, idle(), listen.max_handshakes)?;
+        let restart_keys = key.quic_restart_keys();
+        let quic =
+            listen_quic::endpoint(udp, quic_tls, idle(), listen.max_handshakes, restart_keys)?;
         directory
             .commit_without_waiting_for_disk()
             .map_err(|e| ServeError::Config(format!("directory: {e}")))?;

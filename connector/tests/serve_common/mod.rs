@@ -510,6 +510,18 @@ impl Served {
         assert!(status.success());
     }
 
+    /// Pins `[listen] port` in the site's file to the port the connector holds now, so that
+    /// [`Served::restart`] brings it back at the same address, as a packaged connector's
+    /// fixed port does.
+    pub fn pin_port(&self) {
+        let path = self.site.path("connector.toml");
+        let text = std::fs::read_to_string(&path).expect("the site's file");
+        let port = format!("\nport = {}\n", self.address.port());
+        let pinned = text.replacen("\nport = 0\n", &port, 1);
+        assert_ne!(pinned, text, "a [listen] port chosen by the system, to pin");
+        std::fs::write(&path, pinned).expect("the site's file");
+    }
+
     /// Kills the connector at once (SIGKILL to our own child), as a crash would, and waits
     /// for it to be gone.
     pub fn kill(&mut self) {
