@@ -113,6 +113,8 @@ stage_connector() {
 		"$pkg_root/etc/vigie/trust/intermediates"
 	put "$here/README.md" usr/share/doc/vigie-connector/README.md 0644
 	put "$here/connector/example.toml" usr/share/doc/vigie-connector/examples/connector.toml 0644
+	put "$here/../docs/admin-guide.md" usr/share/doc/vigie-connector/admin-guide.md 0644
+	put "$here/../docs/security.md" usr/share/doc/vigie-connector/security.md 0644
 	put_docs vigie-connector
 	put_man "$here/connector/vigie-connector.8" 8
 	for script in postinst prerm postrm; do
@@ -125,6 +127,7 @@ stage_client() {
 	pkg_root=$work/debian/vigie
 	put_program vigie
 	put "$here/client/README.md" usr/share/doc/vigie/README.md 0644
+	put "$here/../docs/user-guide.md" usr/share/doc/vigie/user-guide.md 0644
 	put_docs vigie
 	put_man "$here/client/vigie.1" 1
 }
