@@ -3,7 +3,7 @@
 //! 64 KiB per system call instead of one at a time.
 //!
 //! A crate of its own because both ends need the same platform code and it is the only
-//! place of the workspace with `unsafe` (one ioctl, one descriptor taken over, both in
+//! place of the shipped programs with `unsafe` (one ioctl, one descriptor taken over, both in
 //! [`tun`]); everything else here is safe and has no state beyond its buffers.
 //!
 //! ```text

@@ -163,16 +163,25 @@ def targets(up, down, own):
         ours, bare = eff("ours"), eff("vigie-bare")
         x = med([100 * (1 - ours[r] / bare[r]) for r in ours if r in bare])
         line(f"filter and NAT cost < 5 % of CPU per bit, {label}", x, " %", lambda v: v < 5)
+    mib = 1 / (1024 * 1024)
     checks = [
-        ("admission", "tls13-quic", "admissions_per_cpu_s", "≥ 1,500 TLS 1.3 admissions per connector CPU-second", "", lambda v: v >= 1500),
-        ("scale", "10000-sessions", "rss_total_mib", "10,000 sessions in under 1 GiB", " MiB", lambda v: v < 1024),
-        ("first_byte", "cps4", "vigie_ms", "first app byte < 300 ms beyond the card's signing (CPS4)", " ms", lambda v: v < 300),
-        ("first_byte", "cps3", "vigie_ms", "first app byte < 300 ms beyond the card's signing (CPS3)", " ms", lambda v: v < 300),
-        ("session_events", "kill", "seconds", "a kill ends the tunnel in < 2 s", " s", lambda v: v < 2),
-        ("session_events", "blocklist", "seconds", "a revocation ends the tunnel in < 2 s", " s", lambda v: v < 2),
+        ("admission", "quic13-server-ec-c16", "admissions_per_cpu_s", 1,
+         "≥ 1,500 TLS 1.3 admissions per connector CPU-second (QUIC, 16 clients)", "", lambda v: v >= 1500),
+        ("admission", "tcp13-server-ec-c16", "admissions_per_cpu_s", 1,
+         "≥ 1,500 TLS 1.3 admissions per connector CPU-second (TCP, 16 clients)", "", lambda v: v >= 1500),
+        ("scale", "sessions-10000", "rss_after_bytes", mib,
+         "10,000 sessions in under 1 GiB (connector RSS)", " MiB", lambda v: v < 1024),
+        ("first_byte", "cps4", "first_byte_minus_signing_ms", 1,
+         "first app byte < 300 ms beyond the card's signing (CPS4)", " ms", lambda v: v < 300),
+        ("first_byte", "cps3", "first_byte_minus_signing_ms", 1,
+         "first app byte < 300 ms beyond the card's signing (CPS3)", " ms", lambda v: v < 300),
+        ("session_events", "kill", "seconds", 1, "a kill ends the tunnel in < 2 s", " s", lambda v: v < 2),
+        ("session_events", "blocklist", "seconds", 1,
+         "a revocation (blocklist entry) ends the tunnel in < 2 s", " s", lambda v: v < 2),
     ]
-    for section, scenario, metric, what, unit, ok in checks:
-        line(what, med(values(own, section, scenario, metric)), unit, ok)
+    for section, scenario, metric, scale, what, unit, ok in checks:
+        value = med(values(own, section, scenario, metric))
+        line(what, None if value is None else value * scale, unit, ok)
     return rows
 
 
