@@ -6,45 +6,21 @@
 
 mod e2e_support;
 
-use std::sync::Arc;
-
-use e2e_support::clinician::{Clinician, Session};
-use e2e_support::connector::Connector;
-use e2e_support::hospital_net::{HospitalNet, Laptop};
-use e2e_support::{TempDir, eventually, world};
-use vigie_client::control::Status;
+use e2e_support::hospital_net::HospitalNet;
+use e2e_support::{TempDir, eventually};
 use vigie_lab::apps::{bulk_bytes, sha256_hex};
 
 const SCAN: &str = "http://dpi.hopital.example/scan.bin";
 /// Large enough for thousands of super-packets each way.
 const SIZE: usize = 32 << 20;
 
-fn lab() -> Option<(HospitalNet, Connector)> {
-    if vigie_lab::require_root("network namespaces, TUN devices, nftables, pcscd").is_err() {
-        return None;
-    }
-    vigie_lab::init_test_logging();
-    let hospital = HospitalNet::start();
-    let connector = Connector::start_site(&world(), &hospital.site(), Some(&hospital.connector));
-    Some((hospital, connector))
-}
-
-fn up(hospital: &HospitalNet, laptop: &Laptop, card: &str) -> (Clinician, Session, Status) {
-    let world = world();
-    let mut clinician = Clinician::new(&world, hospital.control_address());
-    clinician.use_laptop(Arc::clone(&laptop.ns), hospital.control_address());
-    clinician.insert(&world, card);
-    let (session, status) = clinician.up_granted();
-    (clinician, session, status)
-}
-
 #[test]
 fn large_transfers_cross_the_batched_tunnel_intact_both_ways() {
-    let Some((hospital, connector)) = lab() else {
+    let Some((hospital, connector)) = HospitalNet::with_connector() else {
         return;
     };
     let laptop = hospital.laptop();
-    let (clinician, mut session, status) = up(&hospital, &laptop, "cps3-doctor");
+    let (clinician, mut session, status) = hospital.up(&laptop, "cps3-doctor");
     let tunnel = status.tunnel.clone().expect("a tunnel in the status");
     assert!(
         tunnel.offloads,

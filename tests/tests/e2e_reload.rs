@@ -5,34 +5,13 @@
 
 mod e2e_support;
 
-use std::sync::Arc;
-
-use e2e_support::clinician::{Clinician, Session};
 use e2e_support::connector::Connector;
-use e2e_support::hospital_net::{HospitalNet, Laptop, UNPUBLISHED_PORT};
+use e2e_support::hospital_net::{HospitalNet, UNPUBLISHED_PORT};
 use e2e_support::{eventually, world};
 use vigie_client::control::Status;
 use vigie_lab::apps::WebApp;
 
 const DPI: &str = "http://dpi.hopital.example/";
-
-fn lab() -> Option<HospitalNet> {
-    if vigie_lab::require_root("network namespaces, TUN devices, nftables, pcscd").is_err() {
-        return None;
-    }
-    vigie_lab::init_test_logging();
-    Some(HospitalNet::start())
-}
-
-/// A clinician with `card` in the reader, on `laptop`, session up.
-fn up(hospital: &HospitalNet, laptop: &Laptop, card: &str) -> (Clinician, Session, Status) {
-    let world = world();
-    let mut clinician = Clinician::new(&world, hospital.control_address());
-    clinician.use_laptop(Arc::clone(&laptop.ns), hospital.control_address());
-    clinician.insert(&world, card);
-    let (session, status) = clinician.up_granted();
-    (clinician, session, status)
-}
 
 fn names(status: &Status) -> Vec<String> {
     status.apps.iter().map(|a| a.name.clone()).collect()
@@ -53,13 +32,13 @@ fn rh_url() -> String {
 
 #[test]
 fn an_app_added_by_a_reload_is_reached_by_new_sessions_while_live_ones_stay_up() {
-    let Some(hospital) = lab() else {
+    let Some(hospital) = HospitalNet::for_test() else {
         return;
     };
     let mut site = hospital.site();
     let connector = Connector::start_site(&world(), &site, Some(&hospital.connector));
     let doctor_laptop = hospital.laptop();
-    let (doctor, mut doctor_session, before) = up(&hospital, &doctor_laptop, "cps3-doctor");
+    let (doctor, mut doctor_session, before) = hospital.up(&doctor_laptop, "cps3-doctor");
     let page = eventually("the web app", || doctor_laptop.http_get(DPI));
     assert!(page.contains(&WebApp::marker("dpi")), "{page}");
 
@@ -88,7 +67,7 @@ fn an_app_added_by_a_reload_is_reached_by_new_sessions_while_live_ones_stay_up()
 
     // A nurse who comes up now gets the new app, and reaches it by name.
     let nurse_laptop = hospital.laptop();
-    let (_nurse, _nurse_session, nurse) = up(&hospital, &nurse_laptop, "cps4-nurse");
+    let (_nurse, _nurse_session, nurse) = hospital.up(&nurse_laptop, "cps4-nurse");
     assert_eq!(names(&nurse), ["mail", "rh"]);
     let page = eventually("the new app", || nurse_laptop.http_get(&rh_url()));
     assert!(page.contains(&WebApp::marker("rh")), "{page}");
@@ -97,7 +76,7 @@ fn an_app_added_by_a_reload_is_reached_by_new_sessions_while_live_ones_stay_up()
 
 #[test]
 fn an_app_published_from_the_command_line_is_reached_without_a_reload() {
-    let Some(hospital) = lab() else {
+    let Some(hospital) = HospitalNet::for_test() else {
         return;
     };
     let connector = Connector::start_site(&world(), &hospital.site(), Some(&hospital.connector));
@@ -119,7 +98,7 @@ fn an_app_published_from_the_command_line_is_reached_without_a_reload() {
     connector.wait_log("the published apps changed: NAT rules rebuilt", 1);
 
     let laptop = hospital.laptop();
-    let (_nurse, _session, nurse) = up(&hospital, &laptop, "cps4-nurse");
+    let (_nurse, _session, nurse) = hospital.up(&laptop, "cps4-nurse");
     assert_eq!(names(&nurse), ["mail", "rh"]);
     let page = eventually("the app published while serving", || {
         laptop.http_get(&rh_url())

@@ -81,11 +81,7 @@ fn shown<'a>(page: &'a str, key: &str) -> &'a str {
 
 /// The hospital with its LAN knowing the issuer's name, a folder, and the roots file.
 fn lab() -> Option<(HospitalNet, TempDir, PathBuf)> {
-    if vigie_lab::require_root("network namespaces, TUN devices, nftables, pcscd").is_err() {
-        return None;
-    }
-    vigie_lab::init_test_logging();
-    let hospital = HospitalNet::start();
+    let hospital = HospitalNet::for_test()?;
     let dir = TempDir::new("-sso");
     let roots = roots(&dir);
     let hosts = format!(

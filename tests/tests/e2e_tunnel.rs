@@ -7,10 +7,8 @@
 
 mod e2e_support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use e2e_support::clinician::{Clinician, Session};
 use e2e_support::connector::Connector;
 use e2e_support::hospital_net::{HospitalNet, Laptop, PUBLIC, UNPUBLISHED_PORT};
 use e2e_support::{eventually, world};
@@ -22,26 +20,6 @@ const MAIL: &str = "imap://mail.hopital.example/";
 
 /// The DNS server of the grants (the connector answers it inside the tunnel).
 const DNS: std::net::Ipv4Addr = std::net::Ipv4Addr::new(100, 80, 0, 53);
-
-fn lab() -> Option<(HospitalNet, Connector)> {
-    if vigie_lab::require_root("network namespaces, TUN devices, nftables, pcscd").is_err() {
-        return None;
-    }
-    vigie_lab::init_test_logging();
-    let hospital = HospitalNet::start();
-    let connector = Connector::start_site(&world(), &hospital.site(), Some(&hospital.connector));
-    Some((hospital, connector))
-}
-
-/// A clinician with `card` in the reader, on `laptop`, session up.
-fn up(hospital: &HospitalNet, laptop: &Laptop, card: &str) -> (Clinician, Session, Status) {
-    let world = world();
-    let mut clinician = Clinician::new(&world, hospital.control_address());
-    clinician.use_laptop(Arc::clone(&laptop.ns), hospital.control_address());
-    clinician.insert(&world, card);
-    let (session, status) = clinician.up_granted();
-    (clinician, session, status)
-}
 
 fn app_address(status: &Status, name: &str) -> String {
     let app = status.apps.iter().find(|a| a.name == name);
@@ -58,11 +36,11 @@ fn assert_refused(result: Result<String, String>, what: &str) {
 
 #[test]
 fn a_doctor_reaches_the_published_web_app_and_mail_by_name_and_nothing_else() {
-    let Some((hospital, connector)) = lab() else {
+    let Some((hospital, connector)) = HospitalNet::with_connector() else {
         return;
     };
     let laptop = hospital.laptop();
-    let (clinician, mut session, status) = up(&hospital, &laptop, "cps3-doctor");
+    let (clinician, mut session, status) = hospital.up(&laptop, "cps3-doctor");
     let tunnel = status.tunnel.clone().expect("a tunnel in the status");
     assert!(tunnel.path.contains("over UDP"), "{tunnel:?}");
     assert_eq!(status.transport.as_deref(), Some("TCP (TLS 1.2)"));
@@ -122,12 +100,12 @@ fn a_doctor_reaches_the_published_web_app_and_mail_by_name_and_nothing_else() {
 
 #[test]
 fn a_second_user_sees_only_her_own_apps_and_the_connector_enforces_it() {
-    let Some((hospital, _connector)) = lab() else {
+    let Some((hospital, _connector)) = HospitalNet::with_connector() else {
         return;
     };
     let (doctor_laptop, nurse_laptop) = (hospital.laptop(), hospital.laptop());
-    let (_doctor, _doctor_session, doctor) = up(&hospital, &doctor_laptop, "cps3-doctor");
-    let (_nurse, _nurse_session, nurse) = up(&hospital, &nurse_laptop, "cps4-nurse");
+    let (_doctor, _doctor_session, doctor) = hospital.up(&doctor_laptop, "cps3-doctor");
+    let (_nurse, _nurse_session, nurse) = hospital.up(&nurse_laptop, "cps4-nurse");
     let names = |s: &Status| s.apps.iter().map(|a| a.name.clone()).collect::<Vec<_>>();
     assert_eq!(names(&doctor), ["dpi", "mail"]);
     assert_eq!(names(&nurse), ["mail"]);
@@ -160,11 +138,11 @@ fn a_second_user_sees_only_her_own_apps_and_the_connector_enforces_it() {
 
 #[test]
 fn the_tunnel_survives_the_laptop_changing_address() {
-    let Some((hospital, _connector)) = lab() else {
+    let Some((hospital, _connector)) = HospitalNet::with_connector() else {
         return;
     };
     let mut laptop = hospital.laptop();
-    let (clinician, mut session, _) = up(&hospital, &laptop, "cps4-nurse");
+    let (clinician, mut session, _) = hospital.up(&laptop, "cps4-nurse");
     let list = || laptop_list(&laptop);
     eventually("mail before the move", list);
     let before = laptop.address();
@@ -184,14 +162,14 @@ fn laptop_list(laptop: &Laptop) -> Result<String, String> {
 
 #[test]
 fn where_udp_is_blocked_the_tunnel_runs_inside_the_control_connection() {
-    let Some((hospital, _connector)) = lab() else {
+    let Some((hospital, _connector)) = HospitalNet::with_connector() else {
         return;
     };
     let laptop = hospital.laptop();
     block_udp(&laptop);
 
     // A CPS4 finds UDP blocked for QUIC already: its tunnel starts inside TCP.
-    let (clinician, mut session, status) = up(&hospital, &laptop, "cps4-nurse");
+    let (clinician, mut session, status) = hospital.up(&laptop, "cps4-nurse");
     assert_eq!(status.transport.as_deref(), Some("TCP (TLS 1.3)"));
     let path = status.tunnel.expect("a tunnel").path;
     assert!(path.contains("inside the control connection"), "{path}");
@@ -201,7 +179,7 @@ fn where_udp_is_blocked_the_tunnel_runs_inside_the_control_connection() {
     drop(clinician);
 
     // A CPS3 always uses TCP for control; its WireGuard finds out over UDP, then moves.
-    let (_clinician, session, _) = up(&hospital, &laptop, "cps3-doctor");
+    let (_clinician, session, _) = hospital.up(&laptop, "cps3-doctor");
     let page = eventually("the web app inside TCP", || laptop.http_get(DPI));
     assert!(page.contains(&WebApp::marker("dpi")), "{page}");
     eventually("the user told of the move", || {
@@ -249,7 +227,7 @@ fn traffic_in_the_tunnel_keeps_the_session_past_its_idle_timeout_and_silence_end
     site.session = "idle_timeout = \"8s\"".into();
     let _connector = Connector::start_site(&world(), &site, Some(&hospital.connector));
     let laptop = hospital.laptop();
-    let (_clinician, mut session, status) = up(&hospital, &laptop, "cps4-nurse");
+    let (_clinician, mut session, status) = hospital.up(&laptop, "cps4-nurse");
     assert_eq!(status.idle_timeout, Some(8));
 
     let busy_until = Instant::now() + Duration::from_secs(16);
@@ -271,7 +249,7 @@ fn traffic_in_the_tunnel_keeps_the_session_past_its_idle_timeout_and_silence_end
 
 #[test]
 fn after_a_crash_the_next_start_removes_what_the_dead_session_left() {
-    let Some((hospital, _connector)) = lab() else {
+    let Some((hospital, _connector)) = HospitalNet::with_connector() else {
         return;
     };
     let laptop = hospital.laptop();
@@ -284,7 +262,7 @@ fn after_a_crash_the_next_start_removes_what_the_dead_session_left() {
             .filter(|l| l.ends_with("# vigie:vigie0"))
             .count()
     };
-    let (clinician, mut session, _) = up(&hospital, &laptop, "cps4-nurse");
+    let (clinician, mut session, _) = hospital.up(&laptop, "cps4-nurse");
     assert_eq!(marked(), 1, "the mail app's name");
 
     session.child.kill().expect("SIGKILL vigie up");
@@ -304,11 +282,11 @@ fn after_a_crash_the_next_start_removes_what_the_dead_session_left() {
 
 #[test]
 fn pulling_the_card_stops_the_tunnel_until_the_card_is_back() {
-    let Some((hospital, _connector)) = lab() else {
+    let Some((hospital, _connector)) = HospitalNet::with_connector() else {
         return;
     };
     let laptop = hospital.laptop();
-    let (mut clinician, mut session, _) = up(&hospital, &laptop, "cps4-nurse");
+    let (mut clinician, mut session, _) = hospital.up(&laptop, "cps4-nurse");
     eventually("mail with the card in", || laptop_list(&laptop));
 
     clinician.pull();
@@ -325,11 +303,11 @@ fn pulling_the_card_stops_the_tunnel_until_the_card_is_back() {
 
 #[test]
 fn a_connector_restart_gives_the_session_back_to_the_same_vigie_up() {
-    let Some((hospital, mut connector)) = lab() else {
+    let Some((hospital, mut connector)) = HospitalNet::with_connector() else {
         return;
     };
     let laptop = hospital.laptop();
-    let (clinician, mut session, before) = up(&hospital, &laptop, "cps3-doctor");
+    let (clinician, mut session, before) = hospital.up(&laptop, "cps3-doctor");
     let page = eventually("the web app", || laptop.http_get(DPI));
     assert!(page.contains(&WebApp::marker("dpi")), "{page}");
 

@@ -22,8 +22,11 @@ use std::sync::Arc;
 use vigie_lab::apps::{MailServer, MailUser, WebApp};
 use vigie_lab::{NetNs, VethLink};
 
-use super::TempDir;
-use super::connector::Site;
+use vigie_client::control::Status;
+
+use super::clinician::{Clinician, Session};
+use super::connector::{Connector, Site};
+use super::{TempDir, world};
 
 /// The connector's public address, as the internet sees it.
 pub const PUBLIC: Ipv4Addr = Ipv4Addr::new(198, 18, 200, 1);
@@ -51,6 +54,34 @@ pub struct HospitalNet {
 }
 
 impl HospitalNet {
+    /// The hospital for a test that needs root, with the test's logging on; `None` (the test
+    /// skipped) without root.
+    pub fn for_test() -> Option<Self> {
+        if vigie_lab::require_root("network namespaces, TUN devices, nftables, pcscd").is_err() {
+            return None;
+        }
+        vigie_lab::init_test_logging();
+        Some(Self::start())
+    }
+
+    /// [`HospitalNet::for_test`] with the connector serving the hospital's site.
+    pub fn with_connector() -> Option<(Self, Connector)> {
+        let hospital = Self::for_test()?;
+        let connector =
+            Connector::start_site(&world(), &hospital.site(), Some(&hospital.connector));
+        Some((hospital, connector))
+    }
+
+    /// A clinician with `card` in the reader, on `laptop`, session up.
+    pub fn up(&self, laptop: &Laptop, card: &str) -> (Clinician, Session, Status) {
+        let world = world();
+        let mut clinician = Clinician::new(&world, self.control_address());
+        clinician.use_laptop(Arc::clone(&laptop.ns), self.control_address());
+        clinician.insert(&world, card);
+        let (session, status) = clinician.up_granted();
+        (clinician, session, status)
+    }
+
     /// The connector and backend namespaces, linked, with the servers started.
     pub fn start() -> Self {
         let dir = TempDir::new("-hospital");
