@@ -25,6 +25,21 @@ pub fn log_root() -> PathBuf {
     std::env::temp_dir().join("vigie-lab")
 }
 
+/// A program's log text without its terminal colour sequences (`ESC [ … m`), for reading
+/// what it said.
+pub fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|&c| c == 'm');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A running process, stopped (by its PID) when the guard drops.
 #[derive(Debug)]
 pub struct LabProcess {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use vigie_certs::pki::World;
 use vigie_lab::NetNs;
+use vigie_lab::process::plain;
 
 use super::{PATIENCE, TempDir, binaries};
 
@@ -280,20 +281,6 @@ fn log_file(dir: &TempDir) -> std::fs::File {
         .append(true)
         .open(dir.path().join("serve.log"))
         .expect("the connector's log")
-}
-
-/// The text without its terminal colour sequences (`ESC [ … m`).
-fn plain(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            chars.by_ref().find(|&c| c == 'm');
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn config(world: &World, site: &Site) -> String {
