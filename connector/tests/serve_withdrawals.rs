@@ -1,5 +1,6 @@
 //! Access withdrawn by an administrator's command while `serve` runs in another process:
-//! `session kill`, an `hr sync` that suspends someone, a `card revoke`. Each ends the live
+//! `session kill` (one session, a person's, or all), an `hr sync` that suspends someone, a
+//! `card revoke`. Each ends the live
 //! sessions concerned within seconds, and each user is told why.
 
 mod serve_common;
@@ -65,4 +66,57 @@ async fn a_kill_an_hr_suspension_and_a_card_revocation_end_live_sessions_with_th
         ends.iter().any(|e| e["fields"]["reason"] == killed),
         "{ends:#?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_s_sessions_or_every_session_end_with_one_kill() {
+    let served = serve();
+    let (mut nurse, _, _nurse_quic) = served.granted("cps4-nurse").await;
+    let (mut doctor, doctor_grant, _doctor_quic) = served.granted("cps4-doctor").await;
+
+    let bad = served.site.run(&["session", "kill", "--person", "07512"]);
+    assert_ne!(bad.code, 0, "a malformed idNat is refused");
+    assert!(bad.stderr.contains("not a valid idNat"), "{}", bad.stderr);
+    let both = served.site.run(&["session", "kill", "x", "--all"]);
+    assert_ne!(both.code, 0, "an id and --all together are refused");
+
+    // A card reported stolen: the nurse's sessions end, the doctor's does not.
+    let out = served.site.ok(&[
+        "session",
+        "kill",
+        "--person",
+        "0751234567",
+        "--reason",
+        "card reported stolen",
+    ]);
+    assert_eq!(out.matches("ended.").count(), 1, "{out}");
+    ends_with(&mut nurse, Code::ADMIN_KILL).await;
+    let listed = served.site.ok(&["session", "list"]);
+    assert!(
+        listed.starts_with(&doctor_grant.session_id.to_string()),
+        "{listed}"
+    );
+    assert!(!listed.contains("0751234567"), "{listed}");
+
+    // An incident: every session ends.
+    let out = served
+        .site
+        .ok(&["session", "kill", "--all", "--reason", "incident"]);
+    assert!(out.contains(&doctor_grant.session_id.to_string()), "{out}");
+    ends_with(&mut doctor, Code::ADMIN_KILL).await;
+    assert_eq!(
+        served.site.ok(&["session", "list"]).trim(),
+        "No live session."
+    );
+    let again = served.site.ok(&["session", "kill", "--all"]);
+    assert!(again.contains("No live session."), "{again}");
+
+    let killed = served.wait_audit("session.end", 4);
+    let mut details: Vec<_> = killed
+        .iter()
+        .filter(|e| e["fields"]["reason"] == "admin-kill")
+        .filter_map(|e| e["fields"]["detail"].as_str())
+        .collect();
+    details.sort_unstable();
+    assert_eq!(details, ["card reported stolen", "incident"], "{killed:#?}");
 }

@@ -82,7 +82,7 @@ pub fn run(command: CardCommand, ctx: &mut Context) -> anyhow::Result<ExitCode> 
     }
 }
 
-fn parse_id_nat(text: &str) -> anyhow::Result<IdNat> {
+pub(super) fn parse_id_nat(text: &str) -> anyhow::Result<IdNat> {
     IdNat::parse(text.trim()).with_context(|| {
         format!("{text:?} is not a valid idNat; copy it from the card or the HR export")
     })

@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use vigie_certs::IdNat;
 use vigie_connector::apps::reachable;
 
 use super::Context;
@@ -21,11 +20,7 @@ pub enum UserCommand {
 
 pub fn run(command: UserCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
     let UserCommand::Show { id_nat } = command;
-    let id_nat = IdNat::parse(id_nat.trim()).map_err(|e| {
-        anyhow::anyhow!(
-            "{id_nat:?} is not a valid idNat ({e}); copy it from the card or the HR export"
-        )
-    })?;
+    let id_nat = super::card::parse_id_nat(&id_nat)?;
     let Some(person) = ctx.directory.person(&id_nat)? else {
         anyhow::bail!(
             "no person with idNat {id_nat} in the directory; check the HR export and run \

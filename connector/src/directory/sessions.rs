@@ -152,6 +152,22 @@ impl Directory {
         Ok(changed == 1)
     }
 
+    /// Ends every live session with `reason`; returns their ids.
+    pub fn end_all_sessions(
+        &self,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, DirectoryError> {
+        let mut statement = self.conn.prepare_cached(
+            "UPDATE sessions SET ended_at = ?1, end_reason = ?2
+             WHERE ended_at IS NULL RETURNING id",
+        )?;
+        let ids = statement
+            .query_map(params![time_text(now), reason], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(ids)
+    }
+
     /// Ends a person's live sessions with `reason`; returns their ids.
     pub fn end_sessions_of_person(
         &self,
