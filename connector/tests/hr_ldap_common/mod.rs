@@ -9,7 +9,7 @@
 )]
 
 use std::io::Write as _;
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -146,9 +146,10 @@ impl Slapd {
         let output = child.wait_with_output().expect("wait for the LDAP tool");
         assert!(
             output.status.success(),
-            "{tool} failed:\n{}{}\nLDIF:\n{stdin}",
+            "{tool} failed:\n{}{}\nLDIF:\n{stdin}\nslapd's log:\n{}",
             String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
+            String::from_utf8_lossy(&output.stderr),
+            self.log()
         );
     }
 
@@ -158,7 +159,7 @@ impl Slapd {
             if let Some(status) = self.child.try_wait().expect("slapd status") {
                 panic!("slapd exited ({status}):\n{}", self.log());
             }
-            if TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_ok() {
+            if self.answers() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -168,6 +169,22 @@ impl Slapd {
             self.port,
             self.log()
         );
+    }
+
+    /// Whether the server answers an LDAP request (the root entry, anonymously): any answer,
+    /// a refusal too, means it serves. `ldapsearch` exits with 255 when it cannot connect.
+    /// A bare TCP connection is not proof enough: while nobody listens, a connection to a port
+    /// of the ephemeral range may meet itself when the kernel picks that port as its source.
+    fn answers(&self) -> bool {
+        let status = Command::new("ldapsearch")
+            .args(["-x", "-LLL", "-H", &self.url(), "-s", "base", "-b", ""])
+            .args(["-o", "nettimeout=2", "namingContexts"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run ldapsearch (Debian package ldap-utils)");
+        status.code().is_some_and(|code| code != 255)
     }
 
     pub fn log(&self) -> String {
