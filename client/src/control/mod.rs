@@ -175,13 +175,19 @@ fn reconnects_after(error: &UpError) -> bool {
     }
 }
 
-/// How long `vigie up` keeps trying to reach the connector again.
-const RECONNECT_FOR: Duration = Duration::from_secs(5 * 60);
-/// The pause between two tries.
-const RECONNECT_EVERY: Duration = Duration::from_secs(2);
+/// The pause before the first try; each failed try doubles it, up to [`RECONNECT_AT_MOST`].
+const RECONNECT_FIRST: Duration = Duration::from_secs(2);
+/// The longest pause between two tries.
+const RECONNECT_AT_MOST: Duration = Duration::from_secs(30);
 
 /// Connects again with the same card, whose PIN is still verified, so nobody is asked for
 /// it; the connector gives the session back. `None` when the user quit meanwhile.
+///
+/// While the connector cannot be reached (the network is down, the laptop asleep, the
+/// connector being upgraded), it keeps trying, less and less often, until the user quits:
+/// nothing is lost by waiting, and the clinician who comes back finds the session up again.
+/// Any other failure is an answer (the card refused, the card gone, the connector not the one
+/// trusted) and ends `vigie up` with it at once.
 async fn reconnect(
     config: &UpConfig,
     driver: &mut Driver,
@@ -194,11 +200,12 @@ async fn reconnect(
         state: "reconnecting".into(),
         ..driver.status.clone()
     });
-    let deadline = Instant::now() + RECONNECT_FOR;
     let mut sink: Box<dyn Write + Send> = Box::new(std::io::sink());
+    let mut pause = RECONNECT_FIRST;
+    let mut told = String::new();
     loop {
         tokio::select! {
-            () = tokio::time::sleep(RECONNECT_EVERY) => {}
+            () = tokio::time::sleep(pause) => {}
             Some(()) = inputs.quit.recv() => {
                 driver.tell("Ending the session.");
                 return Ok(None);
@@ -211,12 +218,36 @@ async fn reconnect(
                 driver.restart(session, tunnel, channel.transport().to_string());
                 return Ok(Some(channel));
             }
-            Err(error) if Instant::now() < deadline => {
-                tracing::debug!(%error, "the connector is not back yet");
+            Err(error) if waits_out(&error) => {
+                pause = next_pause(pause);
+                let reason = error.to_string();
+                if reason != told {
+                    driver.tell(&format!(
+                        "Still reconnecting: {reason}. Trying again every {} s at most; \
+                         vigie down ends the session.",
+                        RECONNECT_AT_MOST.as_secs()
+                    ));
+                    told = reason;
+                }
+                tracing::debug!(%error, next_try_in = ?pause, "the connector is not back yet");
             }
             Err(error) => return Err(error),
         }
     }
+}
+
+/// Whether a reconnection that failed this way is worth trying again: the connector or the
+/// network did not answer, which time may mend.
+fn waits_out(error: &UpError) -> bool {
+    matches!(
+        error,
+        UpError::Unreachable { .. } | UpError::ConnectionLost(_)
+    )
+}
+
+/// The pause after `pause` when a try failed.
+fn next_pause(pause: Duration) -> Duration {
+    (pause * 2).min(RECONNECT_AT_MOST)
 }
 
 /// The control channel, and whether it found UDP blocked (QUIC got no answer).
@@ -369,6 +400,41 @@ fn watch_cards() -> (Option<CardWatcher>, mpsc::Receiver<CardEvent>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_silent_connector_is_waited_for_and_an_answer_ends_the_reconnection() {
+        let unreachable = UpError::Unreachable {
+            connector: "vigie.chu.example:443".into(),
+            detail: "connection refused".into(),
+        };
+        assert!(waits_out(&unreachable));
+        assert!(waits_out(&UpError::ConnectionLost("reset".into())));
+        let revoked = UpError::CertificateRefused {
+            alert: rustls::AlertDescription::CertificateRevoked,
+        };
+        assert!(!waits_out(&revoked));
+        assert!(!waits_out(&UpError::ServerUntrusted(
+            "unknown issuer".into()
+        )));
+        assert!(!waits_out(&UpError::CardDuringHandshake(
+            "card removed".into()
+        )));
+        assert!(!waits_out(&UpError::Refused {
+            code: Code::CARD_REVOKED,
+            detail: None,
+        }));
+    }
+
+    #[test]
+    fn reconnection_tries_thin_out_to_one_every_half_minute() {
+        let mut pause = RECONNECT_FIRST;
+        let mut pauses = Vec::new();
+        for _ in 0..7 {
+            pauses.push(pause.as_secs());
+            pause = next_pause(pause);
+        }
+        assert_eq!(pauses, [2, 4, 8, 16, 30, 30, 30]);
+    }
 
     #[test]
     fn connector_addresses_take_the_default_port() {
