@@ -2,8 +2,9 @@
 //! OpenID Connect relying party, not ours) signs the doctor in through her Vigie tunnel with
 //! no prompt, and reads her idNat, profession and authentication methods from the ID token;
 //! an app without OpenID Connect gets her identity in a signed header it checks with the
-//! issuer's keys; nobody outside a session can sign in; when her session ends the portal
-//! receives a signed back-channel logout token for it. Her mail client gets an access token
+//! issuer's keys; nobody outside a session can sign in; when her session ends, even after a
+//! connector restart or while the connector is stopped, the portal receives a signed
+//! back-channel logout token for it. Her mail client gets an access token
 //! from the issuer (a public client with PKCE) and logs in to a real Dovecot with it over
 //! OAUTHBEARER; Dovecot checks it with the issuer's keys. When she takes her card to another
 //! workstation, her session and its SSO session go along: same session, same address, the
@@ -127,7 +128,8 @@ fn a_doctor_signs_in_to_a_portal_through_her_tunnel_without_a_prompt() {
     let address = (hospital.backend_address, LEGACY_PORT).into();
     let header_app = HeaderApp::start(&hospital.backend, address, legacy, &roots, dir.path())
         .expect("the header app starts");
-    let connector = Connector::start_site(&world(), &site(&hospital), Some(&hospital.connector));
+    let mut connector =
+        Connector::start_site(&world(), &site(&hospital), Some(&hospital.connector));
 
     // Nobody signs in from the hospital LAN: there is no session there.
     let authorize = format!(
@@ -150,26 +152,7 @@ fn a_doctor_signs_in_to_a_portal_through_her_tunnel_without_a_prompt() {
 
     // The doctor's browser, through her tunnel: the portal, the issuer, back, signed in.
     let (laptop, clinician, mut session) = doctor_up(&hospital);
-    let jar = dir.path().join("cookies");
-    let jar = jar.to_str().expect("UTF-8");
-    let page = eventually("the portal through the tunnel", || {
-        let output = laptop.curl(&[
-            "--location",
-            "--cookie-jar",
-            jar,
-            "--cookie",
-            jar,
-            "--cacert",
-            roots.to_str().expect("UTF-8"),
-            &format!("{PORTAL}/"),
-        ]);
-        let page = String::from_utf8_lossy(&output.stdout).into_owned();
-        if page.contains("Signed in") {
-            Ok(page)
-        } else {
-            Err(format!("{page}{}", String::from_utf8_lossy(&output.stderr)))
-        }
-    });
+    let page = portal_sign_in(&laptop, &dir.path().join("cookies"), &roots);
     assert_eq!(shown(&page, "idnat"), "899700123450", "{page}");
     assert_eq!(shown(&page, "name"), "Jean DOCTEUR", "{page}");
     assert_eq!(shown(&page, "profession"), "10", "{page}");
@@ -195,17 +178,62 @@ fn a_doctor_signs_in_to_a_portal_through_her_tunnel_without_a_prompt() {
     let unasserted = String::from_utf8_lossy(&unasserted.stdout).into_owned();
     assert!(unasserted.ends_with(" 401"), "{unasserted}");
 
+    // The connector restarts (an upgrade): her session comes back to the same `vigie up`,
+    // and the issuer still knows that the portal signed her in.
+    connector.restart(Some(&hospital.connector));
+    clinician.wait_state(&mut session, "reconnecting");
+    clinician.wait_state(&mut session, "active");
+
     // Her session ends: the portal is told, with a token it verified against the keys.
     clinician.down(&mut session);
+    told_of_logout(&portal, &sid);
+
+    // She signs in again from another laptop; her session is ended while the connector is
+    // stopped: the portal is told as soon as it starts again.
+    let (laptop, _clinician, _session) = doctor_up(&hospital);
+    let page = portal_sign_in(&laptop, &dir.path().join("cookies-2"), &roots);
+    let second = shown(&page, "sid").to_owned();
+    assert_ne!(second, sid, "a new session");
+    connector.stop();
+    connector.admin(&["session", "kill", "--all", "--reason", "the lab"]);
+    connector.start_again(Some(&hospital.connector));
+    told_of_logout(&portal, &second);
+    drop(connector);
+}
+
+/// The portal's page once the browser on `laptop` signed in (cookies kept in `jar`).
+fn portal_sign_in(laptop: &Laptop, jar: &std::path::Path, roots: &std::path::Path) -> String {
+    let jar = jar.to_str().expect("UTF-8");
+    eventually("the portal through the tunnel", || {
+        let output = laptop.curl(&[
+            "--location",
+            "--cookie-jar",
+            jar,
+            "--cookie",
+            jar,
+            "--cacert",
+            roots.to_str().expect("UTF-8"),
+            &format!("{PORTAL}/"),
+        ]);
+        let page = String::from_utf8_lossy(&output.stdout).into_owned();
+        if page.contains("Signed in") {
+            Ok(page)
+        } else {
+            Err(format!("{page}{}", String::from_utf8_lossy(&output.stderr)))
+        }
+    })
+}
+
+/// Waits until the portal has received a back-channel logout for session `sid`.
+fn told_of_logout(portal: &OidcPortal, sid: &str) {
     eventually("the back-channel logout", || {
         let logouts = portal.logouts();
-        if logouts.contains(&sid) {
+        if logouts.iter().any(|s| s == sid) {
             Ok(())
         } else {
             Err(format!("{logouts:?}; portal: {}", portal.log_tail(20)))
         }
     });
-    drop(connector);
 }
 
 /// The issuer's public keys, as `vigie-connector sso keys` prints them.

@@ -243,7 +243,8 @@ impl Server {
             .map_err(|e| ServeError::Config(format!("cannot read the published apps: {e}")))?;
         let registry = Arc::new(Registry::new(config.addresses.clients));
         let restored = roaming::restore(&directory, &registry, config.session.card_grace);
-        let sso = sso_hook::prepare(config, &directory, &apps, registry.clone()).await?;
+        let kept = restored.iter().map(|(id, _)| pipeline::hex(id)).collect();
+        let sso = sso_hook::prepare(config, &directory, &apps, registry.clone(), &kept).await?;
         let builtin: Vec<_> = sso.iter().flat_map(|s| s.nat.clone()).collect();
         let dataplane = crate::dataplane::hook::start(config, key.secret(), &apps, &builtin)
             .map_err(|e| ServeError::Config(format!("data plane: {e}")))?;

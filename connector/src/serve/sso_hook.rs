@@ -3,7 +3,9 @@
 //! plane to the listener), the lookup of a browser's session by its tunnel address, and the
 //! back-channel logout of the apps when a session ends.
 
+use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +26,7 @@ use crate::directory::Directory;
 use crate::sso::SsoConfig;
 use crate::sso::header_proxy::{self, IdentityHeaderApp, ProxiedPort};
 use crate::sso::http::{Sessions, SsoService};
+use crate::sso::journal::{self, Journal};
 use crate::sso::keys::KeyRing;
 use crate::sso::{Issuer, Subject};
 
@@ -50,12 +53,15 @@ pub struct SsoParts {
     acceptor: tokio_rustls::TlsAcceptor,
 }
 
-/// Reads the issuer's keys and certificate and binds its listener; `None` without `[sso]`.
+/// Reads the issuer's keys, certificate and sign-ins, and binds its listener; `None` without
+/// `[sso]`. The sign-ins of sessions that are not among `kept` (hex ids: those the connector
+/// restored) ended while it was stopped: their apps are told now.
 pub async fn prepare(
     config: &ConnectorConfig,
     directory: &Directory,
     apps: &[PublishedApp],
     registry: Arc<Registry>,
+    kept: &HashSet<String>,
 ) -> Result<Option<SsoParts>, ServeError> {
     let Some(sso) = &config.sso else {
         return Ok(None);
@@ -102,7 +108,13 @@ pub async fn prepare(
         ports: ports.clone(),
     });
     let sessions = Arc::new(RegistrySessions(registry));
-    let service = Arc::new(SsoService::new(Issuer::new(sso.clone()), keys, sessions));
+    let (issuer, journal) = kept_sign_ins(sso, &config.state.dir)?;
+    let service = Arc::new(SsoService::new(issuer, journal, keys, sessions));
+    for session in service.known_sessions() {
+        if !kept.contains(&session) {
+            logout_apps(&service, &session);
+        }
+    }
     Ok(Some(SsoParts {
         service,
         app: AppAccess {
@@ -197,9 +209,33 @@ impl SsoParts {
     }
 }
 
+/// The issuer with the sign-ins a previous run kept, and its journal, written afresh.
+fn kept_sign_ins(sso: &SsoConfig, state: &Path) -> Result<(Issuer, Option<Journal>), ServeError> {
+    let (mut journal, records, unreadable) =
+        Journal::open(state).map_err(|e| ServeError::Config(format!("[sso]: {e}")))?;
+    if unreadable > 0 {
+        tracing::warn!(
+            unreadable,
+            file = journal::FILE_NAME,
+            "lines of the kept SSO sign-ins could not be read and were left out"
+        );
+    }
+    let mut issuer = Issuer::new(sso.clone());
+    issuer.replay(records);
+    journal
+        .compact(&issuer.standing())
+        .map_err(|e| ServeError::Config(format!("[sso]: {e}")))?;
+    Ok((issuer, Some(journal)))
+}
+
 /// A session ended: its tokens die, and each app that held some is told in the background.
 pub fn session_ended(service: &SsoService, id: &SessionId) {
-    for (url, token) in service.session_ended(&hex(id), unix_now()) {
+    logout_apps(service, &hex(id));
+}
+
+/// [`session_ended`] for the session with hex id `session`.
+fn logout_apps(service: &SsoService, session: &str) {
+    for (url, token) in service.session_ended(session, unix_now()) {
         tokio::spawn(async move {
             match crate::sso::backchannel::post(&url, &token).await {
                 Ok(()) => tracing::debug!(url, "back-channel logout delivered"),

@@ -27,7 +27,7 @@ pub const AMR: [&str; 4] = ["sc", "pin", "mfa", "hwk"];
 const PROFESSION_OID: &str = "1.2.250.1.213.1.1.5.5";
 
 /// The person behind a session, as the tokens describe them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Subject {
     /// The idNat.
     pub id_nat: String,

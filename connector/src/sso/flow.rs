@@ -9,6 +9,11 @@
 //! as the session: when it ends ([`Issuer::session_ended`]) its codes are dropped, its tokens
 //! stop being accepted at userinfo and introspection, and the apps that had tokens are named
 //! so the caller can send them back-channel logout tokens.
+//!
+//! Each change to what outlives a request (a session's person, the apps holding its tokens,
+//! those logged out) is also said as a [`Record`], which the caller takes
+//! ([`Issuer::take_records`]) and keeps in the [`super::journal`], so that an issuer started
+//! again ([`Issuer::replay`]) knows the sessions the connector kept.
 
 use std::collections::{HashMap, HashSet};
 
@@ -18,6 +23,7 @@ use sha2::{Digest as _, Sha256};
 use super::claims::Subject;
 use super::client_auth::{Credentials, SeenAssertions};
 use super::config::{RegisteredClient, SsoConfig};
+use super::journal::Record;
 use super::jwt::{self, JwtError};
 use super::keys::KeyRing;
 use super::{Refusal, TokenError, query};
@@ -53,6 +59,8 @@ pub struct Issuer {
     logged_out: HashSet<(String, String)>,
     /// Client assertions already used.
     seen: SeenAssertions,
+    /// Changes not yet taken by [`Self::take_records`].
+    outbox: Vec<Record>,
 }
 
 impl Issuer {
@@ -65,7 +73,57 @@ impl Issuer {
             holders: HashSet::new(),
             logged_out: HashSet::new(),
             seen: SeenAssertions::default(),
+            outbox: Vec::new(),
         }
+    }
+
+    /// The changes since the last call, for the journal.
+    pub fn take_records(&mut self) -> Vec<Record> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// Applies records a previous run wrote, in their order (nothing goes to the outbox).
+    pub fn replay(&mut self, records: impl IntoIterator<Item = Record>) {
+        for record in records {
+            match record {
+                Record::Subject { subject } => {
+                    self.subjects.insert(subject.session.clone(), subject);
+                }
+                Record::Holder { session, client } => {
+                    self.logged_out.remove(&(session.clone(), client.clone()));
+                    self.holders.insert((session, client));
+                }
+                Record::LoggedOut { session, client } => {
+                    self.logged_out.insert((session, client));
+                }
+                Record::Ended { session } => self.forget(&session),
+            }
+        }
+    }
+
+    /// What stands now, as records that [`Self::replay`] turns back into it.
+    pub fn standing(&self) -> Vec<Record> {
+        let subjects = self.subjects.values().map(|subject| Record::Subject {
+            subject: subject.clone(),
+        });
+        let holders = self.holders.iter().map(|(session, client)| Record::Holder {
+            session: session.clone(),
+            client: client.clone(),
+        });
+        let logged_out = self
+            .logged_out
+            .iter()
+            .map(|(session, client)| Record::LoggedOut {
+                session: session.clone(),
+                client: client.clone(),
+            });
+        subjects.chain(holders).chain(logged_out).collect()
+    }
+
+    /// The sessions the issuer knows of (signed in, or holding tokens).
+    pub fn known_sessions(&self) -> HashSet<String> {
+        let holding = self.holders.iter().map(|(session, _)| session.clone());
+        self.subjects.keys().cloned().chain(holding).collect()
     }
 
     /// The configuration.
@@ -116,8 +174,14 @@ impl Issuer {
         let Some(subject) = subject else {
             return Err(Refusal::NoSession);
         };
-        self.subjects
-            .insert(subject.session.clone(), subject.clone());
+        let known = self.subjects.get(&subject.session);
+        if known != Some(subject) {
+            self.subjects
+                .insert(subject.session.clone(), subject.clone());
+            self.outbox.push(Record::Subject {
+                subject: subject.clone(),
+            });
+        }
         let pending = PendingCode {
             client: client.id.clone(),
             redirect_uri: redirect_uri.to_owned(),
@@ -187,10 +251,14 @@ impl Issuer {
             // `JWT`, not RFC 9068's `at+jwt`: mail servers that validate tokens locally
             // (Dovecot 2.3) refuse any other `typ`.
             jwt::sign(keys, "JWT", &access_claims).map_err(TokenError::Internal)?;
-        self.holders
-            .insert((pending.session.clone(), client_id.to_owned()));
-        self.logged_out
-            .remove(&(pending.session, client_id.to_owned()));
+        let pair = (pending.session, client_id.to_owned());
+        let back = self.logged_out.remove(&pair);
+        if self.holders.insert(pair.clone()) || back {
+            self.outbox.push(Record::Holder {
+                session: pair.0,
+                client: pair.1,
+            });
+        }
         Ok(Tokens {
             body: json!({
                 "access_token": access_token,
@@ -233,7 +301,12 @@ impl Issuer {
         let claims = jwt::verify(keys, hint, 0).ok()?;
         let client = claims.get("aud").and_then(Value::as_str)?.to_owned();
         let session = claims.get("sid").and_then(Value::as_str)?.to_owned();
-        self.logged_out.insert((session, client.clone()));
+        if self.logged_out.insert((session.clone(), client.clone())) {
+            self.outbox.push(Record::LoggedOut {
+                session,
+                client: client.clone(),
+            });
+        }
         let target = query::one(params, "post_logout_redirect_uri")?;
         let registered = self.config.client(&client)?;
         if !registered
@@ -256,16 +329,18 @@ impl Issuer {
         jti: &dyn Fn() -> String,
         now: u64,
     ) -> Vec<(String, String)> {
-        self.subjects.remove(session);
-        self.codes.retain(|_, c| c.session != session);
-        self.logged_out.retain(|(s, _)| s != session);
         let clients: Vec<String> = self
             .holders
             .iter()
             .filter(|(s, _)| s == session)
             .map(|(_, c)| c.clone())
             .collect();
-        self.holders.retain(|(s, _)| s != session);
+        if self.subjects.contains_key(session) || !clients.is_empty() {
+            self.outbox.push(Record::Ended {
+                session: session.to_owned(),
+            });
+        }
+        self.forget(session);
         clients
             .into_iter()
             .filter_map(|client| {
@@ -352,6 +427,14 @@ impl Issuer {
             return Err(JwtError::Expired);
         }
         Ok((claims, subject))
+    }
+
+    /// Drops everything about `session`.
+    fn forget(&mut self, session: &str) {
+        self.subjects.remove(session);
+        self.codes.retain(|_, c| c.session != session);
+        self.logged_out.retain(|(s, _)| s != session);
+        self.holders.retain(|(s, _)| s != session);
     }
 
     fn forget_expired(&mut self, now: u64) {

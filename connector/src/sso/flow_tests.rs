@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use std::collections::HashSet;
+
 use super::*;
+use crate::sso::journal::Record;
 
 const REDIRECT: &str = "https://dpi.example/cb";
 const VERIFIER: &str = "a-verifier-that-is-long-enough-for-pkce-0123456789";
@@ -280,4 +283,102 @@ fn an_app_that_logs_out_loses_its_tokens_and_the_browser_goes_back() {
         ("post_logout_redirect_uri", "https://evil.example/"),
     ]);
     assert_eq!(issuer.end_session(&keys, &elsewhere), None);
+}
+
+/// An issuer started again from what `issuer` recorded so far.
+fn started_again(issuer: &mut Issuer, earlier: Vec<Record>) -> (Issuer, Vec<Record>) {
+    let mut records = earlier;
+    records.extend(issuer.take_records());
+    let mut again = Issuer::new(config());
+    again.replay(records.clone());
+    (again, records)
+}
+
+#[test]
+fn an_issuer_started_again_knows_the_sessions_its_records_kept() {
+    let (_dir, keys) = keys();
+    let mut issuer = Issuer::new(config());
+    let (access, _) = signed_in(&mut issuer, &keys);
+    let (mut again, records) = started_again(&mut issuer, Vec::new());
+    assert_eq!(
+        records.len(),
+        2,
+        "the subject and the app holding tokens: {records:?}"
+    );
+    assert!(again.take_records().is_empty(), "a replay says nothing new");
+
+    let info = again.userinfo(&keys, &access, 1_020).unwrap();
+    assert_eq!(info["preferred_username"], "899700123450");
+    assert_eq!(again.known_sessions(), HashSet::from(["5e55".to_owned()]));
+    let told = again.session_ended(&keys, "5e55", &|| "logout-1".into(), 1_030);
+    assert_eq!(told.len(), 1, "the app is told after the restart");
+    assert_eq!(told[0].0, "https://dpi.example/logout");
+    assert_eq!(
+        again.take_records(),
+        [Record::Ended {
+            session: "5e55".into()
+        }]
+    );
+
+    // What the state is now, replayed alone, is the same state.
+    let (_, id_token) = signed_in(&mut issuer, &keys);
+    let logout = params(&[("id_token_hint", &id_token)]);
+    issuer.end_session(&keys, &logout);
+    let mut compacted = Issuer::new(config());
+    compacted.replay(issuer.standing());
+    assert!(
+        compacted.userinfo(&keys, &access, 1_020).is_err(),
+        "logged out"
+    );
+    assert_eq!(compacted.known_sessions(), issuer.known_sessions());
+}
+
+#[test]
+fn an_ended_session_stays_ended_after_a_restart() {
+    let (_dir, keys) = keys();
+    let mut issuer = Issuer::new(config());
+    let (access, _) = signed_in(&mut issuer, &keys);
+    issuer.session_ended(&keys, "5e55", &|| "l".into(), 1_030);
+    let (mut again, _) = started_again(&mut issuer, Vec::new());
+    assert!(again.userinfo(&keys, &access, 1_020).is_err());
+    assert!(again.known_sessions().is_empty());
+    let told = again.session_ended(&keys, "5e55", &|| "l".into(), 1_040);
+    assert!(told.is_empty(), "the app was told once, before the restart");
+    assert!(
+        again.take_records().is_empty(),
+        "nothing to record for a session unknown"
+    );
+}
+
+#[test]
+fn signing_in_again_is_recorded_once_and_a_logout_then_a_new_token_holds() {
+    let (_dir, keys) = keys();
+    let mut issuer = Issuer::new(config());
+    let (_, id_token) = signed_in(&mut issuer, &keys);
+    issuer.take_records();
+    let logout = params(&[("id_token_hint", &id_token)]);
+    issuer.end_session(&keys, &logout);
+    issuer.end_session(&keys, &logout);
+    let (access, _) = signed_in(&mut issuer, &keys);
+    let records = issuer.take_records();
+    let logged_out = Record::LoggedOut {
+        session: "5e55".into(),
+        client: "dpi".into(),
+    };
+    let holder = Record::Holder {
+        session: "5e55".into(),
+        client: "dpi".into(),
+    };
+    assert_eq!(
+        records,
+        [logged_out, holder],
+        "the same subject is not written again"
+    );
+    let mut again = Issuer::new(config());
+    again.replay(records);
+    again.replay([Record::Subject { subject: subject() }]);
+    assert!(
+        again.userinfo(&keys, &access, 1_020).is_ok(),
+        "signed in again"
+    );
 }

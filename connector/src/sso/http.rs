@@ -15,7 +15,8 @@
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -30,6 +31,7 @@ use tokio::net::TcpListener;
 use super::claims::{ACR, Subject};
 use super::client_auth::{ASSERTION_TYPE, Credentials};
 use super::flow::Issuer;
+use super::journal::Journal;
 use super::keys::KeyRing;
 use super::{Refusal, TokenError, query};
 
@@ -47,24 +49,41 @@ pub trait Sessions: Send + Sync {
 /// The issuer with its keys, shared by every connection.
 pub struct SsoService {
     issuer: Mutex<Issuer>,
+    /// Where the issuer's changes are kept, if anywhere.
+    journal: Mutex<Option<Journal>>,
     keys: RwLock<KeyRing>,
     sessions: Arc<dyn Sessions>,
     rng: SystemRandom,
 }
 
 impl SsoService {
-    /// The service over `issuer`, signing with `keys`, finding sessions in `sessions`.
-    pub fn new(issuer: Issuer, keys: KeyRing, sessions: Arc<dyn Sessions>) -> Self {
+    /// The service over `issuer`, signing with `keys`, finding sessions in `sessions`;
+    /// with `journal`, what the issuer changes is kept there before anyone hears of it.
+    pub fn new(
+        issuer: Issuer,
+        journal: Option<Journal>,
+        keys: KeyRing,
+        sessions: Arc<dyn Sessions>,
+    ) -> Self {
         Self {
             issuer: Mutex::new(issuer),
+            journal: Mutex::new(journal),
             keys: RwLock::new(keys),
             sessions,
             rng: SystemRandom::new(),
         }
     }
 
-    fn issuer(&self) -> std::sync::MutexGuard<'_, Issuer> {
-        self.issuer.lock().unwrap_or_else(PoisonError::into_inner)
+    fn issuer(&self) -> IssuerGuard<'_> {
+        IssuerGuard {
+            issuer: self.issuer.lock().unwrap_or_else(PoisonError::into_inner),
+            journal: &self.journal,
+        }
+    }
+
+    /// The sessions the issuer knows of (signed in to an app, or holding tokens).
+    pub fn known_sessions(&self) -> std::collections::HashSet<String> {
+        self.issuer().known_sessions()
     }
 
     fn keys(&self) -> std::sync::RwLockReadGuard<'_, KeyRing> {
@@ -120,6 +139,52 @@ impl SsoService {
             tracing::error!("the system random source failed");
         }
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+}
+
+/// The issuer, locked. When the lock is let go, what the issuer changed meanwhile is first
+/// written to the journal: every endpoint answers after that.
+struct IssuerGuard<'a> {
+    issuer: MutexGuard<'a, Issuer>,
+    journal: &'a Mutex<Option<Journal>>,
+}
+
+impl Deref for IssuerGuard<'_> {
+    type Target = Issuer;
+
+    fn deref(&self) -> &Issuer {
+        &self.issuer
+    }
+}
+
+impl DerefMut for IssuerGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Issuer {
+        &mut self.issuer
+    }
+}
+
+impl Drop for IssuerGuard<'_> {
+    fn drop(&mut self) {
+        let records = self.issuer.take_records();
+        if records.is_empty() {
+            return;
+        }
+        let mut journal = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(journal) = journal.as_mut() else {
+            return;
+        };
+        if let Err(error) = journal.append(&records) {
+            tracing::error!(
+                %error,
+                "cannot keep the SSO sign-ins: after a restart, sessions ending would not log \
+                 their apps out"
+            );
+        }
+        if journal.compaction_due()
+            && let Err(error) = journal.compact(&self.issuer.standing())
+        {
+            tracing::warn!(%error, "cannot write the SSO sign-ins afresh; appending goes on");
+        }
     }
 }
 

@@ -21,7 +21,8 @@
 //! - [`jwt`], [`keys`]: RS256 tokens and the signing keys, rotated with overlap;
 //! - [`http`]: the HTTPS listener;
 //! - [`backchannel`]: logout tokens posted to the apps when a session ends;
-//! - [`header_proxy`]: a signed identity header for web apps without OpenID Connect.
+//! - [`header_proxy`]: a signed identity header for web apps without OpenID Connect;
+//! - [`journal`]: the sign-ins, kept across a restart.
 //!
 //! Not here yet: refresh tokens.
 
@@ -32,6 +33,7 @@ pub mod config;
 pub mod flow;
 pub mod header_proxy;
 pub mod http;
+pub mod journal;
 pub mod jwt;
 pub mod keys;
 pub mod query;

@@ -152,6 +152,12 @@ impl Connector {
     /// Stops the connector as systemd does (SIGTERM), waits for it, and starts it again on
     /// the same site, inside `netns` when given.
     pub fn restart(&mut self, netns: Option<&NetNs>) {
+        self.stop();
+        self.start_again(netns);
+    }
+
+    /// Stops the connector as systemd does (SIGTERM) and waits for it; it must exit cleanly.
+    pub fn stop(&mut self) {
         let pid = self.child.id().to_string();
         let stopped = Command::new("kill").args(["-TERM", &pid]).status();
         assert!(stopped.is_ok_and(|s| s.success()), "kill -TERM {pid}");
@@ -161,6 +167,10 @@ impl Connector {
             "the connector stopped badly: {status}\n{}",
             self.log()
         );
+    }
+
+    /// Starts a stopped connector again on the same site, inside `netns` when given.
+    pub fn start_again(&mut self, netns: Option<&NetNs>) {
         let (child, address) = spawn(&self.dir, netns);
         self.child = child;
         self.address = address;
