@@ -237,9 +237,16 @@ pub fn session_ended(service: &SsoService, id: &SessionId) {
 fn logout_apps(service: &SsoService, session: &str) {
     for (url, token) in service.session_ended(session, unix_now()) {
         tokio::spawn(async move {
-            match crate::sso::backchannel::post(&url, &token).await {
-                Ok(()) => tracing::debug!(url, "back-channel logout delivered"),
-                Err(error) => tracing::warn!(url, error, "back-channel logout not delivered"),
+            let pauses = &crate::sso::backchannel::RETRY_PAUSES;
+            match crate::sso::backchannel::deliver(&url, &token, pauses).await {
+                Ok(tries) => tracing::debug!(url, tries, "back-channel logout delivered"),
+                Err((failure, tries)) => tracing::warn!(
+                    url,
+                    tries,
+                    error = %failure,
+                    "back-channel logout not delivered; the app's session for this user ends \
+                     when its tokens expire"
+                ),
             }
         });
     }
