@@ -330,3 +330,47 @@ fn a_connector_restart_gives_the_session_back_to_the_same_vigie_up() {
     assert_eq!(resumed.len(), 1, "{resumed:#?}");
     clinician.down(&mut session);
 }
+
+#[test]
+fn the_health_check_says_when_the_data_plane_stops_carrying_packets() {
+    let Some(hospital) = HospitalNet::for_test() else {
+        return;
+    };
+    let mut site = hospital.site();
+    site.extra
+        .push_str("[admin]\nlisten = \"127.0.0.1:9180\"\n");
+    let _connector = Connector::start_site(&world(), &site, Some(&hospital.connector));
+    let ns = &hospital.connector;
+    let health = |code: &'static str| {
+        move || {
+            let output = ns
+                .command("curl")
+                .args(["--silent", "--write-out", " %{http_code}"])
+                .arg("http://127.0.0.1:9180/health")
+                .output()
+                .map_err(|e| e.to_string())?;
+            let answer = String::from_utf8_lossy(&output.stdout).into_owned();
+            if answer.ends_with(code) {
+                Ok(answer)
+            } else {
+                Err(answer)
+            }
+        }
+    };
+    let ok = eventually("a healthy connector", health(" 200"));
+    assert!(ok.contains("data plane"), "{ok}");
+
+    // The TUN device disappears under the running connector (a script, a driver): no
+    // tunnel can carry anything, and the health check says so.
+    let deleted = hospital.connector.run("ip", &["link", "del", "vigie0"]);
+    assert!(
+        deleted.is_ok_and(|o| o.status.success()),
+        "ip link del vigie0"
+    );
+    let sick = eventually("the health check to notice", health(" 503"));
+    assert!(
+        sick.contains("the data plane's TUN thread stopped"),
+        "{sick}"
+    );
+    assert!(sick.contains("restart the connector"), "{sick}");
+}

@@ -11,9 +11,14 @@
 //! Each takes the engine's lock once per batch. Dropping the [`DataPlane`] stops both; the
 //! UDP thread removes the nftables table as it ends, and the TUN device closes (taking its
 //! address and route with it).
+//!
+//! Each thread notes when it last went round its loop (at least every second, traffic or
+//! not), so that `/health` can tell a thread that stopped or got stuck
+//! ([`DataPlane::trouble`]).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::AsFd as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -32,6 +37,10 @@ use crate::apps::Ipv4Range;
 
 /// How often WireGuard's timers run.
 const TICK: Duration = Duration::from_millis(250);
+/// The longest a packet thread waits without going round its loop.
+const BEAT: Duration = Duration::from_secs(1);
+/// How long a packet thread may go without going round its loop before it is called stuck.
+const STUCK_AFTER: Duration = Duration::from_secs(10);
 
 /// The running data plane. Its methods are what the serve module calls on grant, suspend,
 /// resume and end, and for datagrams from control connections.
@@ -42,11 +51,40 @@ pub struct DataPlane {
     local: SocketAddr,
 }
 
-/// The devices both threads use.
+/// The devices both threads use, and their signs of life.
 struct Io {
     udp: BatchUdp,
     tun: OffloadTun,
     stop: Stop,
+    beats: Beats,
+}
+
+/// When each thread last went round its loop, in milliseconds after `start`.
+struct Beats {
+    start: Instant,
+    udp: AtomicU64,
+    tun: AtomicU64,
+}
+
+impl Beats {
+    fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            udp: AtomicU64::new(0),
+            tun: AtomicU64::new(0),
+        }
+    }
+
+    fn beat(&self, slot: &AtomicU64) {
+        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        slot.store(now, Ordering::Relaxed);
+    }
+
+    /// How long since the thread of `slot` last went round.
+    fn quiet(&self, slot: &AtomicU64) -> Duration {
+        let then = Duration::from_millis(slot.load(Ordering::Relaxed));
+        self.start.elapsed().saturating_sub(then)
+    }
 }
 
 /// The engine's output during one batch: datagrams gathered into runs, packets for the
@@ -131,7 +169,12 @@ impl DataPlane {
         let offloads = tun.offloads();
         let mut plane = Self {
             engine: Arc::new(Mutex::new(Engine::new(secret, dns_address))),
-            io: Arc::new(Io { udp, tun, stop }),
+            io: Arc::new(Io {
+                udp,
+                tun,
+                stop,
+                beats: Beats::new(),
+            }),
             threads: Vec::new(),
             local,
         };
@@ -194,6 +237,21 @@ impl DataPlane {
         self.engine().handle_control(id, datagram, &mut links);
     }
 
+    /// What is wrong with the packet threads, if anything: one that stopped (the TUN device
+    /// failed) or that has not gone round its loop for [`STUCK_AFTER`]. Tunnels then carry
+    /// nothing.
+    pub fn trouble(&self) -> Vec<String> {
+        let beats = &self.io.beats;
+        let slots = [("UDP", &beats.udp), ("TUN", &beats.tun)];
+        self.threads
+            .iter()
+            .zip(slots)
+            .filter_map(|(thread, (what, slot))| {
+                judge(what, thread.is_finished(), beats.quiet(slot))
+            })
+            .collect()
+    }
+
     /// The whole data plane's counters.
     pub fn counters(&self) -> Counters {
         self.engine().counters()
@@ -220,6 +278,22 @@ impl Drop for DataPlane {
     }
 }
 
+/// The trouble with packet thread `what`, which has `finished` or been quiet for `quiet`.
+fn judge(what: &str, finished: bool, quiet: Duration) -> Option<String> {
+    let advice = "the tunnels carry nothing: restart the connector (systemctl restart \
+                  vigie-connector) and send its log to support";
+    if finished {
+        Some(format!("the data plane's {what} thread stopped; {advice}"))
+    } else if quiet > STUCK_AFTER {
+        Some(format!(
+            "the data plane's {what} thread has not run for {} s; {advice}",
+            quiet.as_secs()
+        ))
+    } else {
+        None
+    }
+}
+
 fn lock(engine: &Mutex<Engine>) -> MutexGuard<'_, Engine> {
     engine.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -231,6 +305,7 @@ fn udp_loop(engine: &Mutex<Engine>, io: &Io) {
     let mut lan = Coalescer::new(io.tun.offloads());
     let mut next_tick = Instant::now();
     loop {
+        io.beats.beat(&io.beats.udp);
         let timeout = next_tick.saturating_duration_since(Instant::now());
         if wake::wait(io.udp.as_fd(), &io.stop, Some(timeout)) == Wait::Stopped {
             break;
@@ -269,7 +344,8 @@ fn tun_loop(engine: &Mutex<Engine>, io: &Io) {
     let mut runs = SendBatch::new(io.udp.max_segments());
     let mut lan = Coalescer::new(false);
     loop {
-        match wake::wait(io.tun.as_fd(), &io.stop, None) {
+        io.beats.beat(&io.beats.tun);
+        match wake::wait(io.tun.as_fd(), &io.stop, Some(BEAT)) {
             Wait::Stopped => return,
             Wait::TimedOut => continue,
             Wait::Ready => {}
@@ -337,4 +413,36 @@ fn enable_forwarding() -> Result<(), DataPlaneError> {
     })?;
     tracing::info!("enabled IPv4 forwarding");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_packet_thread_that_stopped_or_went_quiet_is_named_with_what_to_do() {
+        assert_eq!(judge("UDP", false, Duration::from_millis(300)), None);
+        assert_eq!(judge("TUN", false, STUCK_AFTER), None);
+        let stopped = judge("TUN", true, Duration::ZERO).expect("a stopped thread");
+        assert!(
+            stopped.starts_with("the data plane's TUN thread stopped"),
+            "{stopped}"
+        );
+        assert!(stopped.contains("restart the connector"), "{stopped}");
+        let stuck = judge("UDP", false, Duration::from_secs(42)).expect("a stuck thread");
+        assert!(stuck.contains("UDP thread has not run for 42 s"), "{stuck}");
+    }
+
+    #[test]
+    fn a_beat_makes_a_thread_quiet_for_no_time() {
+        let beats = Beats::new();
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(beats.quiet(&beats.tun) >= Duration::from_millis(30));
+        beats.beat(&beats.tun);
+        assert!(beats.quiet(&beats.tun) < Duration::from_millis(30));
+        assert!(
+            beats.quiet(&beats.udp) >= Duration::from_millis(30),
+            "each thread its own"
+        );
+    }
 }

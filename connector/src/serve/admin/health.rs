@@ -1,6 +1,6 @@
 //! `/health`: whether the connector can do its job now — its listeners and background tasks
 //! run, the directory answers, the audit writer writes, and (when enabled) the data plane's
-//! NAT rules are in the kernel. Each part that is not is named, so a monitoring check or
+//! packet threads run and its NAT rules are in the kernel. Each part that is not is named, so a monitoring check or
 //! `vigie-connector doctor` can say what to look at.
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -56,7 +56,8 @@ pub async fn problems(shared: &Arc<Shared>, tasks: &Tasks) -> Vec<String> {
         .collect();
     found.extend(directory(shared).await);
     found.extend(shared.audit.trouble().map(str::to_owned));
-    if shared.dataplane.is_some() {
+    if let Some(plane) = &shared.dataplane {
+        found.extend(plane.trouble());
         found.extend(nat_rules().await);
     }
     found
