@@ -44,6 +44,7 @@ pub mod config;
 pub mod dataplane;
 pub mod directory;
 pub mod hr;
+pub mod http_url;
 pub mod ops;
 pub mod person;
 pub mod serve;

@@ -15,6 +15,8 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
 use hyper::{Request, header};
 
+use crate::http_url::{Host, HttpUrl};
+
 /// How long an app has to take a logout token.
 const PATIENCE: Duration = Duration::from_secs(5);
 
@@ -41,37 +43,6 @@ impl std::fmt::Display for Failure {
             Self::Transient(why) | Self::Final(why) => f.write_str(why),
         }
     }
-}
-
-/// The host, port and path of an `http://` address.
-pub fn parse_http_url(url: &str) -> Result<(String, u16, String), String> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| {
-        format!("{url:?}: only http:// back-channel logout addresses are supported")
-    })?;
-    let (authority, path) = match rest.find('/') {
-        Some(slash) => rest.split_at(slash),
-        None => (rest, "/"),
-    };
-    let (host, port) = match authority.strip_prefix('[') {
-        Some(bracketed) => {
-            let (host, after) = bracketed
-                .split_once(']')
-                .ok_or_else(|| format!("{url:?}: unclosed '['"))?;
-            (host, after.strip_prefix(':'))
-        }
-        None => match authority.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        },
-    };
-    let port = match port {
-        Some(port) => port.parse().map_err(|_| format!("{url:?}: bad port"))?,
-        None => 80,
-    };
-    if host.is_empty() || host.contains('@') {
-        return Err(format!("{url:?}: no usable host"));
-    }
-    Ok((host.to_owned(), port, path.to_owned()))
 }
 
 /// Posts `logout_token` to `url`, and again after each of `pauses` while the failure is
@@ -107,10 +78,12 @@ pub async fn post(url: &str, logout_token: &str) -> Result<(), Failure> {
 }
 
 async fn send(url: &str, logout_token: &str) -> Result<(), Failure> {
-    let (host, port, path) = parse_http_url(url).map_err(Failure::Final)?;
-    let stream = tokio::net::TcpStream::connect((host.as_str(), port))
-        .await
-        .map_err(|e| Failure::Transient(format!("cannot connect: {e}")))?;
+    let url = HttpUrl::parse(url).map_err(|e| Failure::Final(format!("{url:?}: {e}")))?;
+    let connected = match url.host() {
+        Host::Name(name) => tokio::net::TcpStream::connect((name.as_str(), url.port())).await,
+        Host::Ip(ip) => tokio::net::TcpStream::connect((*ip, url.port())).await,
+    };
+    let stream = connected.map_err(|e| Failure::Transient(format!("cannot connect: {e}")))?;
     let io = hyper_util::rt::TokioIo::new(stream);
     let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
         .await
@@ -119,8 +92,8 @@ async fn send(url: &str, logout_token: &str) -> Result<(), Failure> {
     let body = form_urlencoded::Serializer::new(String::new())
         .append_pair("logout_token", logout_token)
         .finish();
-    let request = Request::post(path)
-        .header(header::HOST, host_header(&host, port))
+    let request = Request::post(url.path())
+        .header(header::HOST, url.authority())
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| Failure::Final(format!("request: {e}")))?;
@@ -137,19 +110,6 @@ async fn send(url: &str, logout_token: &str) -> Result<(), Failure> {
         Err(Failure::Transient(why))
     } else {
         Err(Failure::Final(why))
-    }
-}
-
-fn host_header(host: &str, port: u16) -> String {
-    let host = if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_owned()
-    };
-    if port == 80 {
-        host
-    } else {
-        format!("{host}:{port}")
     }
 }
 
@@ -221,24 +181,17 @@ mod tests {
         assert_eq!(tries, 4, "{failure}");
     }
 
-    #[test]
-    fn http_addresses_split_into_host_port_and_path() {
-        let parse = |u: &str| parse_http_url(u);
-        assert_eq!(
-            parse("http://dpi.example:8080/oidc/logout"),
-            Ok(("dpi.example".into(), 8080, "/oidc/logout".into()))
-        );
-        assert_eq!(
-            parse("http://198.18.2.2"),
-            Ok(("198.18.2.2".into(), 80, "/".into()))
-        );
-        assert_eq!(
-            parse("http://[fd00::1]:81/x"),
-            Ok(("fd00::1".into(), 81, "/x".into()))
-        );
-        assert!(parse("https://dpi.example/").is_err());
-        assert!(parse("http://:80/").is_err());
-        assert!(parse("http://user@host/").is_err());
-        assert!(parse("http://host:port/").is_err());
+    #[tokio::test]
+    async fn an_address_that_cannot_be_used_fails_at_once_saying_why() {
+        for (url, why) in [
+            ("https://dpi.example/logout", "https:// is not supported"),
+            ("http://user@dpi.example/", "user name or password"),
+            ("http://dpi.example:port/", "port"),
+        ] {
+            let (failure, tries) = deliver(url, "t", &SHORT).await.unwrap_err();
+            assert_eq!(tries, 1, "{url}");
+            assert!(matches!(failure, Failure::Final(_)), "{url}: {failure}");
+            assert!(failure.to_string().contains(why), "{url}: {failure}");
+        }
     }
 }

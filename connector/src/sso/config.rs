@@ -216,8 +216,11 @@ impl SsoConfig {
                 ));
             }
             if let Some(uri) = &client.backchannel_logout_uri {
-                super::backchannel::parse_http_url(uri).map_err(|e| {
-                    format!("[[sso.client]] {:?} backchannel_logout_uri {e}", client.id)
+                crate::http_url::HttpUrl::parse(uri).map_err(|e| {
+                    format!(
+                        "[[sso.client]] {:?} backchannel_logout_uri {uri:?}: {e}",
+                        client.id
+                    )
                 })?;
             }
         }

@@ -7,8 +7,8 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 use super::response::{Limits, Parsed, PeerError, parse_response};
-use super::url::{Host, HttpUrl};
 use super::{FetchError, NetworkError};
+use crate::http_url::{Host, HttpUrl};
 
 /// The whole fetch, redirects included, ends within this.
 pub const DEADLINE: Duration = Duration::from_secs(30);

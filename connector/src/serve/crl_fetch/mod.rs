@@ -25,7 +25,6 @@ pub mod check;
 mod get;
 mod response;
 mod store;
-mod url;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,10 +32,10 @@ use std::time::Duration;
 
 use vigie_certs::{TrustConfig, Verifier};
 
+pub use crate::http_url::{Host, HttpUrl, UrlError};
 pub use get::{Fetched, fetch_dated};
 pub use response::{Limits, Parsed, PeerError, header, parse_response};
 pub use store::{FOLDER, Folder};
-pub use url::{Host, HttpUrl, UrlError};
 
 use check::Verdict;
 

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use super::FetchError;
-use super::url::HttpUrl;
+use crate::http_url::HttpUrl;
 use crate::serve::ServeError;
 
 /// The folder's name in the state folder.

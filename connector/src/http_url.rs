@@ -1,7 +1,7 @@
-//! `http://host[:port]/path` addresses, as `[trust] crl_urls` lists them and as servers
-//! redirect to. Only what a CRL fetch needs: no user name or password, no `https://` (a CRL
-//! is signed, so it travels over plain HTTP, as IGC-Santé publishes it), and a path that can
-//! go into a request line as it is.
+//! `http://host[:port]/path` addresses: the CRLs of `[trust] crl_urls` (and where their
+//! servers redirect), and the apps' `backchannel_logout_uri`. What travels to them is signed
+//! (a CRL, a logout token), so plain HTTP is what they need: no user name or password, no
+//! `https://`, and a path that can go into a request line as it is.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
@@ -15,12 +15,13 @@ use serde::Deserialize;
 pub enum UrlError {
     /// An `https://` address.
     #[error(
-        "https:// is not supported: a CRL is signed, so it is fetched over plain http://, \
-         as IGC-Santé publishes it (e.g. http://igc-sante.esante.gouv.fr/CRL/ACI-EL-PP.crl)"
+        "https:// is not supported: what goes there is signed (a CRL, a logout token), so \
+         it travels over plain http://, as IGC-Santé publishes its CRLs (e.g. \
+         http://igc-sante.esante.gouv.fr/CRL/ACI-EL-PP.crl)"
     )]
     Https,
     /// Another scheme, or none.
-    #[error("only http:// addresses can be fetched")]
+    #[error("only http:// addresses are supported")]
     Scheme,
     /// `user:password@` before the host.
     #[error("a user name or password in the address is not supported")]
