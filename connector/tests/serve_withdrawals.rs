@@ -120,3 +120,36 @@ async fn a_person_s_sessions_or_every_session_end_with_one_kill() {
     details.sort_unstable();
     assert_eq!(details, ["card reported stolen", "incident"], "{killed:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_last_working_day_that_passes_ends_the_session_without_a_new_hr_export() {
+    let served = serve();
+    let (mut nurse, _, _nurse_quic) = served.granted("cps4-nurse").await;
+    let (_doctor, doctor_grant, _doctor_quic) = served.granted("cps4-doctor").await;
+
+    // The nurse's contract ended yesterday: HR wrote the date long ago, and nothing changes
+    // in the export when the day passes. (Written here straight into the directory, as the
+    // date passing would leave it.)
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).date_naive();
+    let database = served.site.path("state/connector.db");
+    let script = format!(
+        "import sqlite3, sys\n\
+         db = sqlite3.connect(sys.argv[1], timeout=30)\n\
+         db.execute(\"UPDATE people SET end_date = '{yesterday}' WHERE id_nat = '0751234567'\")\n\
+         db.commit()\n"
+    );
+    let status = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .arg(&database)
+        .status()
+        .expect("python3");
+    assert!(status.success(), "the end date written");
+
+    ends_with(&mut nurse, Code::HR_DEPARTURE).await;
+    let listed = served.site.ok(&["session", "list"]);
+    assert!(
+        listed.starts_with(&doctor_grant.session_id.to_string()),
+        "the doctor's session goes on: {listed}"
+    );
+    assert!(!listed.contains("0751234567"), "{listed}");
+}

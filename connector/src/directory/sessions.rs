@@ -5,7 +5,7 @@
 
 use std::net::Ipv4Addr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, params};
 use vigie_certs::IdNat;
 
@@ -152,6 +152,26 @@ impl Directory {
         Ok(changed == 1)
     }
 
+    /// Ends the live sessions of the people whose last working day (HR's end date, which
+    /// counts as a working day) is before `today`, with the reason `person-ended`; returns
+    /// their ids. The date passing is enough: no new HR export is needed.
+    pub fn end_sessions_past_last_day(
+        &self,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, DirectoryError> {
+        let mut statement = self.conn.prepare_cached(
+            "UPDATE sessions SET ended_at = ?2, end_reason = 'person-ended'
+             WHERE ended_at IS NULL AND id_nat IN
+                 (SELECT id_nat FROM people WHERE end_date IS NOT NULL AND end_date < ?1)
+             RETURNING id",
+        )?;
+        let ids = statement
+            .query_map(params![today.to_string(), time_text(now)], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(ids)
+    }
+
     /// Ends every live session with `reason`; returns their ids.
     pub fn end_all_sessions(
         &self,
@@ -277,5 +297,41 @@ mod tests {
             before,
             "another's change"
         );
+    }
+
+    #[test]
+    fn only_the_sessions_of_people_past_their_last_day_end_when_the_day_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let directory = Directory::open(&dir.path().join("connector.db")).unwrap();
+        let today = NaiveDate::from_ymd_opt(2026, 12, 4).unwrap();
+        let people = [
+            ("0751234567", Some("2026-12-03")),
+            ("0751234568", Some("2026-12-04")),
+            ("0751234569", None),
+        ];
+        let now = Utc::now();
+        let card = CardRef::new("01", "CN=TEST");
+        for (n, (id_nat, end)) in people.into_iter().enumerate() {
+            directory
+                .conn
+                .execute(
+                    "INSERT INTO people (id_nat, surname, given_name, status, end_date, updated_at)
+                     VALUES (?1, 'TESTEUR', 'JEANNE', 'active', ?2, '2026-01-01T00:00:00Z')",
+                    params![id_nat, end],
+                )
+                .unwrap();
+            let id_nat = IdNat::parse(id_nat).unwrap();
+            let address = Ipv4Addr::new(100, 96, 0, 2 + u8::try_from(n).unwrap());
+            directory
+                .start_session(&format!("s{n}"), &id_nat, &card, address, now)
+                .unwrap();
+        }
+        let ended = directory.end_sessions_past_last_day(today, now).unwrap();
+        assert_eq!(ended, ["s0"], "the last day counts as a working day");
+        let rows = directory.ended_among(&["s0".into(), "s1".into(), "s2".into()]);
+        assert_eq!(rows.unwrap(), [("s0".into(), "person-ended".into())]);
+        let tomorrow = today.succ_opt().unwrap();
+        let ended = directory.end_sessions_past_last_day(tomorrow, now).unwrap();
+        assert_eq!(ended, ["s1"], "ended once each");
     }
 }
