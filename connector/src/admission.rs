@@ -146,7 +146,7 @@ pub fn admit(
     let Some(person) = directory.person(&request.id_nat)? else {
         return Ok(Verdict::Refused(Refusal::UnknownPerson));
     };
-    if let Err(block) = person.access(now.date_naive()) {
+    if let Err(block) = person.access(crate::person::hr_day(now)) {
         return Ok(Verdict::Refused(Refusal::Person(block)));
     }
     let (card, enrolled_now) = match directory.card(&request.card)? {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, Local, NaiveDate, Utc};
 use vigie_certs::IdNat;
 
 /// A person's HR status.
@@ -92,11 +92,17 @@ impl fmt::Display for AccessBlock {
     }
 }
 
+/// The hospital's day at `now`. HR writes dates as the hospital's own days, so they are
+/// read in the machine's time zone (`/etc/localtime`, or `TZ`): a connector set to
+/// Europe/Paris, or to Indian/Reunion overseas, lets a last working day end at local
+/// midnight. A machine left on UTC reads them one or two hours off around midnight.
+pub fn hr_day(now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(&Local).date_naive()
+}
+
 impl Person {
-    /// Whether the person may be admitted on `today` (dates are whole days: the start date
-    /// and the end date both count as working days).
-    // TODO: callers pass the UTC date; HR dates are the hospital's local days (Europe/Paris),
-    // so a start or end date takes effect one or two hours off around midnight.
+    /// Whether the person may be admitted on `today`, a day as [`hr_day`] gives it (dates
+    /// are whole days: the start date and the end date both count as working days).
     pub fn access(&self, today: NaiveDate) -> Result<(), AccessBlock> {
         match self.status {
             PersonStatus::Suspended => return Err(AccessBlock::Suspended),

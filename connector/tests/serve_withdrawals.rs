@@ -1,11 +1,12 @@
 //! Access withdrawn by an administrator's command while `serve` runs in another process:
 //! `session kill` (one session, a person's, or all), an `hr sync` that suspends someone, a
-//! `card revoke`. Each ends the live
-//! sessions concerned within seconds, and each user is told why.
+//! `card revoke`; and a last working day that passes. Each ends the live sessions concerned
+//! within seconds, and each user is told why.
 
 mod serve_common;
 
-use serve_common::{card_file, ends_with, serve};
+use chrono::{NaiveDate, Timelike as _, Utc};
+use serve_common::{Served, card_file, ends_with, serve};
 use vigie_protocol::Code;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -121,35 +122,56 @@ async fn a_person_s_sessions_or_every_session_end_with_one_kill() {
     assert_eq!(details, ["card reported stolen", "incident"], "{killed:#?}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_last_working_day_that_passes_ends_the_session_without_a_new_hr_export() {
-    let served = serve();
-    let (mut nurse, _, _nurse_quic) = served.granted("cps4-nurse").await;
-    let (_doctor, doctor_grant, _doctor_quic) = served.granted("cps4-doctor").await;
-
-    // The nurse's contract ended yesterday: HR wrote the date long ago, and nothing changes
-    // in the export when the day passes. (Written here straight into the directory, as the
-    // date passing would leave it.)
-    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).date_naive();
-    let database = served.site.path("state/connector.db");
+/// Writes the end dates of `people` (idNat, last working day) straight into the site's
+/// directory, as the days passing would leave them: HR wrote them long ago, and nothing
+/// changes in the export when the day comes.
+fn set_last_days(served: &Served, people: &[(&str, NaiveDate)]) {
+    let updates: String = people
+        .iter()
+        .map(|(id_nat, day)| {
+            format!(
+                "db.execute(\"UPDATE people SET end_date = '{day}' WHERE id_nat = '{id_nat}'\")\n"
+            )
+        })
+        .collect();
     let script = format!(
-        "import sqlite3, sys\n\
-         db = sqlite3.connect(sys.argv[1], timeout=30)\n\
-         db.execute(\"UPDATE people SET end_date = '{yesterday}' WHERE id_nat = '0751234567'\")\n\
-         db.commit()\n"
+        "import sqlite3, sys\ndb = sqlite3.connect(sys.argv[1], timeout=30)\n{updates}db.commit()\n"
     );
     let status = std::process::Command::new("python3")
         .args(["-c", &script])
-        .arg(&database)
+        .arg(served.site.path("state/connector.db"))
         .status()
         .expect("python3");
-    assert!(status.success(), "the end date written");
+    assert!(status.success(), "the end dates written");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_last_working_day_that_passes_in_the_hospital_s_time_zone_ends_the_session() {
+    let mut served = serve();
+    // The connector runs a day away from UTC (almost), so that its local day and the UTC
+    // day always differ: a check made on UTC days would end the wrong session.
+    let now = Utc::now();
+    let (time_zone, local_today) = if now.hour() >= 12 {
+        ("<+2359>-23:59", now.date_naive().succ_opt().expect("a day"))
+    } else {
+        ("<-2359>+23:59", now.date_naive().pred_opt().expect("a day"))
+    };
+    served.restart_in_time_zone(time_zone);
+    let (mut nurse, _, _nurse_quic) = served.granted("cps4-nurse").await;
+    let (_doctor, doctor_grant, _doctor_quic) = served.granted("cps4-doctor").await;
+
+    // The nurse's last day was yesterday, the doctor's is today, in the connector's days.
+    let yesterday = local_today.pred_opt().expect("a day");
+    set_last_days(
+        &served,
+        &[("0751234567", yesterday), ("899700123450", local_today)],
+    );
 
     ends_with(&mut nurse, Code::HR_DEPARTURE).await;
     let listed = served.site.ok(&["session", "list"]);
     assert!(
         listed.starts_with(&doctor_grant.session_id.to_string()),
-        "the doctor's session goes on: {listed}"
+        "the doctor works today, his session goes on: {listed}"
     );
     assert!(!listed.contains("0751234567"), "{listed}");
 }

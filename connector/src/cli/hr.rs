@@ -96,7 +96,7 @@ pub fn run(command: HrCommand, ctx: &mut Context) -> anyhow::Result<ExitCode> {
         eprintln!("{label}: {problem}");
     }
     let people = ctx.directory.people()?;
-    let plan = plan(import, &people, ctx.now.date_naive())?;
+    let plan = plan(import, &people, vigie_connector::person::hr_day(ctx.now))?;
     let left_out = (plan.problems.iter())
         .filter(|p| p.leaves_out_a_record())
         .count();

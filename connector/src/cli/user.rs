@@ -57,7 +57,7 @@ pub fn run(command: UserCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
     }
     let apps = ctx.directory.apps()?;
     let reach = reachable(&person, &apps);
-    match person.access(ctx.now.date_naive()) {
+    match person.access(vigie_connector::person::hr_day(ctx.now)) {
         Ok(()) if reach.is_empty() => {
             println!("  can be admitted today but no app is granted to their groups or professions")
         }

@@ -55,9 +55,9 @@ fn live_sessions(shared: &Shared) -> HashMap<String, SessionId> {
         .collect()
 }
 
-/// Ends the sessions of people whose last working day has passed (UTC date), in the
-/// directory and, for those live here, now. Parked ones end through the directory
-/// ([`super::roaming::watch`]).
+/// Ends the sessions of people whose last working day has passed (the hospital's day,
+/// [`crate::person::hr_day`]), in the directory and, for those live here, now. Parked ones
+/// end through the directory ([`super::roaming::watch`]).
 async fn past_last_day(shared: &Arc<Shared>) {
     if shared.registry.is_empty() && shared.parking.is_empty() {
         return;
@@ -66,7 +66,7 @@ async fn past_last_day(shared: &Arc<Shared>) {
     let now = Utc::now();
     let ended = tokio::task::spawn_blocking(move || {
         let directory = directory.lock().unwrap_or_else(|e| e.into_inner());
-        directory.end_sessions_past_last_day(now.date_naive(), now)
+        directory.end_sessions_past_last_day(crate::person::hr_day(now), now)
     })
     .await;
     let ended = match ended {

@@ -83,6 +83,8 @@ pub struct Served {
     /// How it was started, to start it again the same way.
     verbose: bool,
     netns: Option<String>,
+    /// `TZ` for the connector, if not the test's own.
+    time_zone: Option<String>,
 }
 
 impl Drop for Served {
@@ -217,6 +219,7 @@ fn serve_site_at(site: Site, world: World) -> Served {
         child,
         verbose: true,
         netns: None,
+        time_zone: None,
     }
 }
 
@@ -264,7 +267,7 @@ pub fn serve_load(world: World, load: &LoadSite<'_>) -> Served {
     let rows: Vec<&str> = load.hr_rows.iter().map(String::as_str).collect();
     site.hr(&rows);
     site.ok(&["hr", "sync"]);
-    let (child, address, admin) = start_in(&site, load.verbose, load.netns);
+    let (child, address, admin) = start_in(&site, load.verbose, load.netns, None);
     Served {
         site,
         world,
@@ -273,6 +276,7 @@ pub fn serve_load(world: World, load: &LoadSite<'_>) -> Served {
         child,
         verbose: load.verbose,
         netns: load.netns.map(str::to_owned),
+        time_zone: None,
     }
 }
 
@@ -370,15 +374,16 @@ pub fn crl_revoking(world: &World, card: &str) -> Vec<u8> {
 /// Runs `vigie-connector serve` and waits for its "listening on" line: the control address
 /// and, with `[admin]`, the admin endpoint's.
 fn start(site: &Site, verbose: bool) -> (Child, SocketAddr, Option<SocketAddr>) {
-    start_in(site, verbose, None)
+    start_in(site, verbose, None, None)
 }
 
 /// [`start`] inside network namespace `netns` (`ip netns exec` runs the connector in its
-/// place, so the child's pid is the connector's).
+/// place, so the child's pid is the connector's), with `TZ` set to `time_zone` if given.
 fn start_in(
     site: &Site,
     verbose: bool,
     netns: Option<&str>,
+    time_zone: Option<&str>,
 ) -> (Child, SocketAddr, Option<SocketAddr>) {
     let binary = env!("CARGO_BIN_EXE_vigie-connector");
     let mut command = match netns {
@@ -390,6 +395,9 @@ fn start_in(
         None => Command::new(binary),
     };
     command.arg("--config").arg(site.path("connector.toml"));
+    if let Some(time_zone) = time_zone {
+        command.env("TZ", time_zone);
+    }
     if verbose {
         command.arg("-vv");
     }
@@ -533,11 +541,20 @@ impl Served {
     /// stopped; its new address.
     pub fn restart(&mut self) -> SocketAddr {
         let _ = self.child.wait();
-        let (child, address, admin) = start_in(&self.site, self.verbose, self.netns.as_deref());
+        let time_zone = self.time_zone.as_deref();
+        let (child, address, admin) =
+            start_in(&self.site, self.verbose, self.netns.as_deref(), time_zone);
         self.child = child;
         self.address = address;
         self.admin = admin;
         address
+    }
+
+    /// Stops the connector and starts it again with `TZ` set to `time_zone`.
+    pub fn restart_in_time_zone(&mut self, time_zone: &str) -> SocketAddr {
+        self.terminate();
+        self.time_zone = Some(time_zone.to_owned());
+        self.restart()
     }
 
     /// Waits for the connector to exit; its exit code.
