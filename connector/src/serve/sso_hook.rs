@@ -210,7 +210,7 @@ impl SsoParts {
 }
 
 /// The issuer with the sign-ins a previous run kept, and its journal, written afresh.
-fn kept_sign_ins(sso: &SsoConfig, state: &Path) -> Result<(Issuer, Option<Journal>), ServeError> {
+fn kept_sign_ins(sso: &SsoConfig, state: &Path) -> Result<(Issuer, Journal), ServeError> {
     let (mut journal, records, unreadable) =
         Journal::open(state).map_err(|e| ServeError::Config(format!("[sso]: {e}")))?;
     if unreadable > 0 {
@@ -225,7 +225,7 @@ fn kept_sign_ins(sso: &SsoConfig, state: &Path) -> Result<(Issuer, Option<Journa
     journal
         .compact(&issuer.standing())
         .map_err(|e| ServeError::Config(format!("[sso]: {e}")))?;
-    Ok((issuer, Some(journal)))
+    Ok((issuer, journal))
 }
 
 /// A session ended: its tokens die, and each app that held some is told in the background.

@@ -48,26 +48,24 @@ pub trait Sessions: Send + Sync {
 
 /// The issuer with its keys, shared by every connection.
 pub struct SsoService {
-    issuer: Mutex<Issuer>,
-    /// Where the issuer's changes are kept, if anywhere.
-    journal: Mutex<Option<Journal>>,
+    /// The issuer, and the journal its changes are kept in, under one lock.
+    state: Mutex<Kept>,
     keys: RwLock<KeyRing>,
     sessions: Arc<dyn Sessions>,
     rng: SystemRandom,
 }
 
 impl SsoService {
-    /// The service over `issuer`, signing with `keys`, finding sessions in `sessions`;
-    /// with `journal`, what the issuer changes is kept there before anyone hears of it.
+    /// The service over `issuer`, signing with `keys`, finding sessions in `sessions`; what
+    /// the issuer changes is kept in `journal` before anyone hears of it.
     pub fn new(
         issuer: Issuer,
-        journal: Option<Journal>,
+        journal: Journal,
         keys: KeyRing,
         sessions: Arc<dyn Sessions>,
     ) -> Self {
         Self {
-            issuer: Mutex::new(issuer),
-            journal: Mutex::new(journal),
+            state: Mutex::new(Kept { issuer, journal }),
             keys: RwLock::new(keys),
             sessions,
             rng: SystemRandom::new(),
@@ -75,10 +73,7 @@ impl SsoService {
     }
 
     fn issuer(&self) -> IssuerGuard<'_> {
-        IssuerGuard {
-            issuer: self.issuer.lock().unwrap_or_else(PoisonError::into_inner),
-            journal: &self.journal,
-        }
+        IssuerGuard(self.state.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// The sessions the issuer knows of (signed in to an app, or holding tokens).
@@ -144,35 +139,35 @@ impl SsoService {
 
 /// The issuer, locked. When the lock is let go, what the issuer changed meanwhile is first
 /// written to the journal: every endpoint answers after that.
-struct IssuerGuard<'a> {
-    issuer: MutexGuard<'a, Issuer>,
-    journal: &'a Mutex<Option<Journal>>,
+struct IssuerGuard<'a>(MutexGuard<'a, Kept>);
+
+/// The issuer and its journal.
+struct Kept {
+    issuer: Issuer,
+    journal: Journal,
 }
 
 impl Deref for IssuerGuard<'_> {
     type Target = Issuer;
 
     fn deref(&self) -> &Issuer {
-        &self.issuer
+        &self.0.issuer
     }
 }
 
 impl DerefMut for IssuerGuard<'_> {
     fn deref_mut(&mut self) -> &mut Issuer {
-        &mut self.issuer
+        &mut self.0.issuer
     }
 }
 
 impl Drop for IssuerGuard<'_> {
     fn drop(&mut self) {
-        let records = self.issuer.take_records();
+        let Kept { issuer, journal } = &mut *self.0;
+        let records = issuer.take_records();
         if records.is_empty() {
             return;
         }
-        let mut journal = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(journal) = journal.as_mut() else {
-            return;
-        };
         if let Err(error) = journal.append(&records) {
             tracing::error!(
                 %error,
@@ -181,7 +176,7 @@ impl Drop for IssuerGuard<'_> {
             );
         }
         if journal.compaction_due()
-            && let Err(error) = journal.compact(&self.issuer.standing())
+            && let Err(error) = journal.compact(&issuer.standing())
         {
             tracing::warn!(%error, "cannot write the SSO sign-ins afresh; appending goes on");
         }
